@@ -1,0 +1,273 @@
+"""Read and validate Polygon flat files (``minute_aggs_v1`` / ``day_aggs_v1`` day files).
+
+Every problem is reported as a :class:`FlatFileError` naming the file, the ticker and the
+1-based CSV line (header = line 1), so a user can open the file at that line.
+
+What is handled (and how), rather than rejected:
+
+- rows in any order: sorted by (ticker, window_start);
+- exact duplicate rows: dropped, counted;
+- conflicting duplicates (same ticker and minute, different values): the LAST row in file
+  order wins (Polygon re-publishes corrected bars after the original), counted;
+- ``window_start`` in ms or us instead of ns: detected from the magnitude and converted, counted;
+- extra columns: ignored;
+- volume above what zipline's uint32 storage holds: kept here, reported by the ingest.
+
+What is rejected (``bad_rows="raise"``, the default) or dropped and counted (``bad_rows="skip"``):
+non-numeric values, NaN / zero / negative prices, ``high < low`` or open/close outside
+[low, high], negative volume, tickers that are empty or hold characters other than letters,
+digits, ``.`` and ``-`` (``../x``, ``A/B``), bars whose time is not on a whole minute or
+whose ET date is not the file's date.
+
+Unreadable files (truncated or corrupt gzip, missing or renamed columns) always raise.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .layout import FLAT_COLUMNS
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+NS_PER_MINUTE = 60_000_000_000
+_VALID_TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,19}$")
+# ns timestamps for 1990..2100 lie in [6.3e17, 4.2e18]; ms and us are 1e6 / 1e3 smaller.
+_NS_MIN = 6.0e17
+_US_MIN = 6.0e14
+_MS_MIN = 6.0e11
+
+
+class FlatFileError(ValueError):
+    """A flat file that cannot be ingested; the message names file, ticker and row."""
+
+
+@dataclass
+class DayFrame:
+    """One validated day file, sorted by (ticker, window_start)."""
+
+    path: Path
+    day: pd.Timestamp
+    ticker: np.ndarray  # object array of str
+    window_start: np.ndarray  # int64 ns UTC, bar START
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # float64 (Polygon volumes can be fractional for odd lots / exceed uint32)
+    counts: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)  # messages for dropped bad rows
+
+    def __len__(self):
+        return len(self.ticker)
+
+
+def _open_text(path: Path) -> bytes:
+    """The file's bytes, gunzipped; corrupt or truncated gzip raises FlatFileError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FlatFileError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FlatFileError(
+                f"{path}: corrupt or truncated gzip ({exc}); re-download this file "
+                "(raw files are never modified in place)"
+            ) from None
+    return raw
+
+
+_TYPED = {
+    "ticker": pa.string(), "volume": pa.float64(), "open": pa.float64(), "close": pa.float64(),
+    "high": pa.float64(), "low": pa.float64(), "window_start": pa.int64(),
+    "transactions": pa.float64(),
+}
+
+
+def _parse(path: Path, data: bytes):
+    """Columns as numpy arrays: a typed multi-threaded parse, or (when a value does not
+    parse) a string parse whose bad cells become NaN so the caller can name their lines."""
+    def read(types):
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=FLAT_COLUMNS, column_types=types, strings_can_be_null=False,
+                null_values=[""],
+            ),
+        )
+
+    try:
+        table = read(_TYPED)
+        typed = True
+    except pa.ArrowInvalid:
+        try:
+            table = read({c: pa.string() for c in FLAT_COLUMNS})
+        except pa.ArrowException as exc:
+            raise FlatFileError(f"{path}: unreadable CSV ({exc})") from None
+        typed = False
+    except pa.ArrowException as exc:
+        raise FlatFileError(f"{path}: unreadable CSV ({exc})") from None
+
+    tickers = table.column("ticker").to_numpy(zero_copy_only=False)
+    tickers = np.where(pd.isna(tickers), "", tickers).astype(object)
+    numeric = {}
+    for col in ("volume", "open", "close", "high", "low", "transactions"):
+        arr = table.column(col)
+        if typed:
+            values = arr.to_numpy(zero_copy_only=False).astype("float64")
+        else:
+            values = pd.to_numeric(pd.Series(arr.to_numpy(zero_copy_only=False)),
+                                   errors="coerce").to_numpy(dtype="float64")
+        if col == "transactions":
+            values = np.nan_to_num(values)  # Polygon leaves it blank on some bars
+        numeric[col] = values
+    ws_col = table.column("window_start")
+    if typed:
+        ws_ok = ~np.asarray(ws_col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        ws = ws_col.fill_null(0).to_numpy(zero_copy_only=False).astype("int64")
+    else:
+        parsed = pd.to_numeric(pd.Series(ws_col.to_numpy(zero_copy_only=False)), errors="coerce")
+        ws_ok = parsed.notna().to_numpy()
+        # exact integers: float64 would lose the last digits of ns timestamps
+        ws = np.array([_exact_int(x) if ok else 0 for x, ok in
+                       zip(ws_col.to_numpy(zero_copy_only=False), ws_ok)], dtype="int64")
+    numeric["window_start"] = (ws, ws_ok)
+    return {"ticker": tickers}, numeric
+
+
+def _exact_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return int(float(text))
+
+
+def _bad(path, line, ticker, message):
+    return f"{path}: line {line}, ticker {ticker!r}: {message}"
+
+
+def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> DayFrame:
+    """Read and validate one Polygon day file.
+
+    Parameters
+    ----------
+    path : path-like
+        ``YYYY-MM-DD.csv.gz`` (or plain ``.csv``).
+    day : date-like
+        The session the file holds (from its name).
+    kind : {"minute", "day"}
+        Minute files must hold whole-minute bars on ``day`` (ET); day files one row per ticker.
+    bad_rows : {"raise", "skip"}
+        Reject the file on the first bad row, or drop bad rows and list them in ``skipped``.
+    """
+    if bad_rows not in ("raise", "skip"):
+        raise ValueError(f"bad_rows must be 'raise' or 'skip', got {bad_rows!r}")
+    path = Path(path)
+    day = pd.Timestamp(day).normalize()
+    data = _open_text(path)
+    if not data.strip():
+        raise FlatFileError(f"{path}: empty file (no header)")
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
+    missing = [c for c in FLAT_COLUMNS if c not in header]
+    if missing:
+        raise FlatFileError(
+            f"{path}: missing column(s) {missing}; found {header}; expected Polygon's "
+            f"{FLAT_COLUMNS}"
+        )
+    frame, numeric = _parse(path, data)
+    n = len(frame["ticker"])
+    counts = {"rows": n}
+    bad = np.zeros(n, dtype=bool)
+    reasons: dict[int, str] = {}
+
+    def flag(mask, message):
+        new = mask & ~bad
+        for i in np.flatnonzero(new)[:1000]:
+            reasons[int(i)] = message
+        bad[:] |= mask
+
+    tickers = frame["ticker"]
+    uniq, inverse = np.unique(tickers.astype(str), return_inverse=True)
+    uniq_ok = np.fromiter((bool(_VALID_TICKER.match(t)) for t in uniq), bool, len(uniq))
+    flag(~uniq_ok[inverse], "invalid ticker (letters, digits, '.' and '-' only)")
+    for col, values in numeric.items():
+        if col == "window_start":
+            continue
+        flag(np.isnan(values), f"missing or non-numeric {col}")
+
+    ws, ws_ok = numeric["window_start"]
+    flag(~ws_ok, "missing or non-numeric window_start")
+    if ws_ok.any():
+        med = np.median(np.abs(ws[ws_ok]))
+        if med < _MS_MIN:
+            flag(ws_ok, "window_start is not a timestamp (expected ns since the epoch)")
+        elif med < _US_MIN:
+            ws = ws * 1_000_000
+            counts["converted_ms"] = int(ws_ok.sum())
+        elif med < _NS_MIN:
+            ws = ws * 1_000
+            counts["converted_us"] = int(ws_ok.sum())
+
+    o, h, l, c, v = (numeric[k] for k in ("open", "high", "low", "close", "volume"))
+    tickers = tickers.astype(object)
+    with np.errstate(invalid="ignore"):
+        flag(~((o > 0) & (h > 0) & (l > 0) & (c > 0)) & ~bad, "price is NaN, zero or negative")
+        flag((h < l) & ~bad, "high < low")
+        flag(((o > h) | (o < l) | (c > h) | (c < l)) & ~bad, "open/close outside [low, high]")
+        flag((v < 0) & ~bad, "negative volume")
+
+    et_dates = pd.DatetimeIndex(ws, tz="UTC").tz_convert("America/New_York").normalize()
+    et_day = et_dates.tz_localize(None) == day
+    if kind == "minute":
+        flag(((ws % NS_PER_MINUTE) != 0) & ~bad, "window_start not on a whole minute")
+        flag(~et_day & ~bad, f"bar time is not on the file's date {day.date()} (ET)")
+    elif kind == "day":
+        flag(~et_day & ~bad, f"bar date is not the file's date {day.date()} (ET)")
+    else:
+        raise ValueError(f"kind must be 'minute' or 'day', got {kind!r}")
+
+    skipped = []
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        if bad_rows == "raise":
+            raise FlatFileError(
+                _bad(path, first + 2, tickers[first], reasons.get(first, "bad row"))
+                + f" ({int(bad.sum())} bad row(s) in this file; "
+                "use bad_rows=skip (-x polygon.bad_rows=skip) to drop and report them)"
+            )
+        skipped = [_bad(path, i + 2, tickers[i], reasons.get(i, "bad row"))
+                   for i in np.flatnonzero(bad)[:1000]]
+        counts["bad_rows"] = int(bad.sum())
+        keep = ~bad
+        tickers, ws, o, h, l, c, v = (a[keep] for a in (tickers, ws, o, h, l, c, v))
+
+    # Stable sort keeps file order within equal keys, so "last row wins" below is file order.
+    order = np.lexsort((ws, tickers.astype(str)))
+    tickers, ws, o, h, l, c, v = (a[order] for a in (tickers, ws, o, h, l, c, v))
+    counts["unsorted"] = int(not np.array_equal(order, np.arange(len(order))))
+
+    if len(ws):
+        same_next = (tickers[1:] == tickers[:-1]) & (ws[1:] == ws[:-1])
+        if same_next.any():
+            dup_prev = np.concatenate([same_next, [False]])  # row i duplicated by row i+1
+            identical = dup_prev.copy()
+            idx = np.flatnonzero(dup_prev)
+            for arr in (o, h, l, c, v):
+                identical[idx] &= arr[idx] == arr[idx + 1]
+            counts["duplicate_rows"] = int(identical.sum())
+            counts["conflicting_duplicates"] = int((dup_prev & ~identical).sum())
+            keep = ~dup_prev  # keep the last of each run
+            tickers, ws, o, h, l, c, v = (a[keep] for a in (tickers, ws, o, h, l, c, v))
+
+    return DayFrame(path, day, tickers, ws, o, h, l, c, v, counts, skipped)

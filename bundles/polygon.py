@@ -1,0 +1,813 @@
+"""The ``polygon`` zipline bundle: Polygon.io (Massive) flat files -> zipline bundle.
+
+Ingest reads the raw cache (:mod:`bundles.layout`) in two passes so that memory does not grow
+with the number of days:
+
+1. **Day files, one at a time.** Each minute file is validated (:mod:`bundles.flatfiles`),
+   its bars are split into regular session (``calendar.session_minutes``, labels shifted
+   +1 minute from Polygon's window START to zipline's window END, so the 09:30 bar is stored
+   at 09:31 and the 15:59 bar at 16:00; early closes end at 13:00), pre-market (04:00 ET up to
+   the open) and after-hours (the close + 4 h). Regular-session bars of minute tickers are
+   appended to per-bucket Arrow files (tickers hashed into buckets); daily OHLCV and the
+   extended-hours summaries are kept in memory (one row per ticker-day).
+2. **Buckets, one at a time.** Each bucket is regrouped by ticker and written sid by sid with
+   ``BcolzMinuteBarWriter.write_cols`` (sid by sid is ~12x faster than day by day), with a
+   per-sid OHLC ratio so sub-dollar and sub-penny prices keep their digits.
+
+Then daily bars (dense: sessions without trades have NaN prices and zero volume), splits and
+cash dividends (after the daily bars: zipline computes dividend ratios from daily closes),
+assets with start/end dates (a reused ticker gets one sid per company, dates not
+overlapping) and exchanges (``country_code="US"``), and three side tables in the ingestion
+folder under ``gapline/``: ``assets.parquet`` (Polygon type, primary exchange, FIGI, CIK,
+shares outstanding per sid), ``extended_hours.parquet`` (pre-market and after-hours
+open/high/low/last/volume/dollar volume per sid and session) and ``ingest_report.json``.
+
+A failed or interrupted ingest (exception, Ctrl-C or SIGTERM) removes its ingestion folder,
+so zipline keeps loading the previous ingestion.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import layout
+from .flatfiles import NS_PER_MINUTE, read_day_file
+
+log = logging.getLogger(__name__)
+
+UINT32_MAX = np.iinfo(np.uint32).max
+EXTENDED_HOURS_SPAN = pd.Timedelta(hours=4)  # after-hours run 4 h past the close (20:00 / 17:00)
+PREMARKET_START = pd.Timedelta(hours=4)  # 04:00 ET
+SIDE_DIR = "gapline"
+ROWS_PER_BUCKET = 3_000_000  # bounds pass-2 memory: ~100 bytes per row in flight
+DIVIDEND_TYPES = ("CD", "SC")  # regular and special cash; capital-gain (LT/ST) kept out
+
+
+# ----------------------------------------------------------------------------- configuration
+@dataclass
+class PolygonBundleConfig:
+    """What to ingest. Every field can be set from the environment or ``zipline -x``.
+
+    =================  ==========================  ===============================================
+    field              env / ``-x polygon.<key>``  meaning
+    =================  ==========================  ===============================================
+    root               GAPLINE_DATA / root         folder holding ``raw/`` (or ``us_stocks_sip/``)
+    start, end         GAPLINE_START / start ...   session range (default: the files present)
+    tickers            GAPLINE_TICKERS / tickers   universe: ``all``, ``A,B,C`` or ``@file``
+    types              GAPLINE_TYPES / types       universe filter on Polygon type: ``CS,ADRC``
+    minute_tickers     GAPLINE_MINUTE_TICKERS      minute bars for ``all`` (default), ``none``,
+                                                   a list/``@file``, or ``types:CS,ETF``
+    daily_source       GAPLINE_DAILY_SOURCE        ``minute`` (regular-session bars resampled),
+                                                   ``day`` (Polygon day aggs), ``auto``
+    bad_rows           GAPLINE_BAD_ROWS            ``raise`` (default) or ``skip`` bad rows
+    =================  ==========================  ===============================================
+    """
+
+    root: Path
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    tickers: tuple | None = None
+    types: tuple | None = None
+    minute_tickers: tuple | str = "all"
+    daily_source: str = "auto"
+    bad_rows: str = "raise"
+
+    KEYS = ("root", "start", "end", "tickers", "types", "minute_tickers", "daily_source", "bad_rows")
+
+    def __post_init__(self):
+        self.root = Path(self.root).expanduser()
+        self.start = pd.Timestamp(self.start).normalize() if self.start is not None else None
+        self.end = pd.Timestamp(self.end).normalize() if self.end is not None else None
+        self.tickers = _parse_list(self.tickers)
+        self.types = _parse_list(self.types)
+        if isinstance(self.minute_tickers, str) and self.minute_tickers.strip().lower() in ("all", "none"):
+            self.minute_tickers = self.minute_tickers.strip().lower()
+        elif isinstance(self.minute_tickers, str) and self.minute_tickers.lower().startswith("types:"):
+            self.minute_tickers = "types:" + ",".join(_parse_list(self.minute_tickers[6:]) or ())
+        else:
+            self.minute_tickers = _parse_list(self.minute_tickers) or "none"
+        if self.daily_source not in ("auto", "minute", "day"):
+            raise ValueError(f"daily_source must be auto, minute or day; got {self.daily_source!r}")
+        if self.bad_rows not in ("raise", "skip"):
+            raise ValueError(f"bad_rows must be raise or skip; got {self.bad_rows!r}")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"start {self.start.date()} is after end {self.end.date()}")
+
+    @classmethod
+    def from_environ(cls, environ=None, extension_args=None, **overrides):
+        """Build from ``GAPLINE_*`` variables, then ``-x polygon.<key>=...``, then overrides."""
+        environ = os.environ if environ is None else environ
+        values = {"root": layout.data_root(environ)}
+        for key in cls.KEYS[1:]:
+            env_value = environ.get(f"GAPLINE_{key.upper()}")
+            if env_value:
+                values[key] = env_value
+        ns = getattr(extension_args, "polygon", None) if extension_args is not None else None
+        for key in cls.KEYS:
+            value = getattr(ns, key, None) if ns is not None else None
+            if value is not None:
+                values[key] = value
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def resolved_range(self):
+        """(start, end) with defaults taken from the day files present under ``root``."""
+        start, end = self.start, self.end
+        if start is None or end is None:
+            found = layout.date_range_of(self.root)
+            if found is not None:
+                start = start if start is not None else pd.Timestamp(found[0])
+                end = end if end is not None else pd.Timestamp(found[1])
+        return start, end
+
+
+def _parse_list(value):
+    """``None``/``all`` -> None; ``"A,B"`` -> ("A","B"); ``"@file"`` -> tickers in the file."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set)):
+        items = [str(v).strip() for v in value]
+    else:
+        text = str(value).strip()
+        if text.lower() in ("", "all"):
+            return None
+        if text.startswith("@"):
+            path = Path(text[1:]).expanduser()
+            if not path.exists():
+                raise ValueError(f"ticker list file {path} does not exist")
+            text = path.read_text().replace("\n", ",")
+        items = [t.strip() for t in text.split(",")]
+    items = tuple(dict.fromkeys(t for t in items if t))
+    return items or None
+
+
+# ----------------------------------------------------------------------------- reference data
+def load_reference_assets(root) -> pd.DataFrame:
+    """Polygon reference tickers (+ details) as one frame, one row per (ticker, company)."""
+    tickers = pd.DataFrame(layout.read_reference(root, "tickers"))
+    cols = ["ticker", "name", "type", "primary_exchange", "active", "delisted_utc",
+            "composite_figi", "share_class_figi", "cik"]
+    if tickers.empty:
+        return pd.DataFrame(columns=cols + ["delisted_date", "share_class_shares_outstanding",
+                                            "weighted_shares_outstanding", "list_date"])
+    for c in cols:
+        if c not in tickers:
+            tickers[c] = None
+    tickers = tickers[cols].copy()
+    delisted = pd.to_datetime(tickers["delisted_utc"], utc=True, errors="coerce")
+    tickers["delisted_date"] = delisted.dt.tz_convert("America/New_York").dt.tz_localize(None).dt.normalize()
+    details = pd.DataFrame(layout.read_reference(root, "ticker_details"))
+    detail_cols = ["share_class_shares_outstanding", "weighted_shares_outstanding", "list_date"]
+    for c in detail_cols:
+        tickers[c] = None
+    if not details.empty:
+        for c in ["ticker", "composite_figi"] + detail_cols:
+            if c not in details:
+                details[c] = None
+        # Match details by FIGI (it tells reused tickers apart), else by ticker.
+        by_figi = details.dropna(subset=["composite_figi"]).drop_duplicates("composite_figi", keep="last")
+        by_figi = by_figi.set_index("composite_figi")
+        by_ticker = details.drop_duplicates("ticker", keep="last").set_index("ticker")
+        for c in detail_cols:
+            from_figi = tickers["composite_figi"].map(by_figi[c]) if len(by_figi) else None
+            from_ticker = tickers["ticker"].map(by_ticker[c])
+            tickers[c] = from_figi.combine_first(from_ticker) if from_figi is not None else from_ticker
+    return tickers.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _group_bounds(keys: np.ndarray):
+    """Start indices and lengths of runs of equal values in sorted ``keys``."""
+    if len(keys) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [len(keys)]]))
+    return starts, lengths
+
+
+def _ohlcv_by_ticker(tickers, ws, o, h, l, c, v, dollar=False):
+    """Per-ticker OHLCV of rows sorted by (ticker, time)."""
+    starts, lengths = _group_bounds(tickers)
+    if not len(starts):
+        return None
+    ends = starts + lengths - 1
+    out = {
+        "ticker": tickers[starts],
+        "open": o[starts],
+        "high": np.maximum.reduceat(h, starts),
+        "low": np.minimum.reduceat(l, starts),
+        "close": c[ends],
+        "volume": np.add.reduceat(v, starts),
+    }
+    if dollar:
+        # Dollar volume from the typical price: flat files carry no per-bar VWAP.
+        out["dollar_volume"] = np.add.reduceat(v * (h + l + c) / 3.0, starts)
+        out["bars"] = lengths
+        out["last_start"] = ws[ends]
+    return out
+
+
+def ohlc_ratio_for(max_price: float) -> int:
+    """Largest power of ten (<= 1e6) that keeps ``max_price`` inside zipline's uint32.
+
+    Default zipline storage is x1000: $0.0034 reads back as $0.003. A $2 stock stored x1e6
+    keeps six decimals; a $5,000 stock falls back to x100000.
+    """
+    if not np.isfinite(max_price) or max_price <= 0:
+        return 1000
+    for k in range(6, -1, -1):
+        if max_price * 10**k <= UINT32_MAX:
+            return 10**k
+    return 1
+
+
+def _bucket_of(ticker: str, n_buckets: int) -> int:
+    return zlib.crc32(ticker.encode()) % n_buckets
+
+
+class _Progress:
+    """click progress bar when asked, else a log line every ~10%."""
+
+    def __init__(self, items, label, show):
+        self.items = list(items)
+        self.label = label
+        self.show = show
+
+    def __iter__(self):
+        if self.show:
+            with click.progressbar(self.items, label=self.label, show_pos=True) as bar:
+                yield from bar
+            return
+        n = len(self.items)
+        step = max(1, n // 10)
+        for i, item in enumerate(self.items, 1):
+            yield item
+            if i % step == 0 or i == n:
+                log.info("%s: %d/%d", self.label, i, n)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception():
+    """Turn SIGTERM into an exception so the cleanup below runs (main thread only)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"received signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ----------------------------------------------------------------------------- ingest
+@dataclass
+class IngestReport:
+    days_read: int = 0
+    rows_read: int = 0
+    regular_rows: int = 0
+    premarket_rows: int = 0
+    afterhours_rows: int = 0
+    other_hours_rows: int = 0
+    minute_rows_written: int = 0
+    file_counts: dict = field(default_factory=dict)  # summed flat-file counts
+    skipped_rows: list = field(default_factory=list)
+    clipped_volume: list = field(default_factory=list)
+    low_precision_daily: list = field(default_factory=list)
+    excluded_tickers: int = 0
+    notes: list = field(default_factory=list)
+
+    def add_counts(self, counts):
+        for k, v in counts.items():
+            self.file_counts[k] = self.file_counts.get(k, 0) + int(v)
+
+
+class _Ingest:
+    """One ingest run; see the module docstring for the passes."""
+
+    def __init__(self, config: PolygonBundleConfig, calendar, start_session, end_session,
+                 show_progress: bool):
+        self.config = config
+        self.calendar = calendar
+        self.start_session = pd.Timestamp(start_session)
+        self.end_session = pd.Timestamp(end_session)
+        self.show = show_progress
+        self.report = IngestReport()
+        self.reference = load_reference_assets(config.root)
+        self.ref_types = (self.reference.drop_duplicates("ticker", keep="last")
+                          .set_index("ticker")["type"].to_dict())
+
+    # -- universe ---------------------------------------------------------------------
+    def in_universe(self, ticker: str) -> bool:
+        cfg = self.config
+        if cfg.tickers is not None and ticker not in cfg.tickers:
+            return False
+        if cfg.types is not None and self.ref_types.get(ticker) not in cfg.types:
+            return False
+        return True
+
+    def wants_minutes(self, ticker: str) -> bool:
+        mt = self.config.minute_tickers
+        if mt == "all":
+            return True
+        if mt == "none":
+            return False
+        if isinstance(mt, str) and mt.startswith("types:"):
+            return self.ref_types.get(ticker) in mt[6:].split(",")
+        return ticker in mt
+
+    # -- pass 1 -----------------------------------------------------------------------
+    def read_days(self, tmpdir: Path):
+        cfg = self.config
+        minute_files = layout.list_day_files(cfg.root, layout.MINUTE_DATASET,
+                                             self.start_session, self.end_session)
+        day_files = layout.list_day_files(cfg.root, layout.DAY_DATASET,
+                                          self.start_session, self.end_session)
+        sessions = self.calendar.sessions_in_range(self.start_session, self.end_session)
+        source = cfg.daily_source
+        if source == "auto":
+            source = "minute" if minute_files else "day"
+        self.daily_source = source
+        if not minute_files and not day_files:
+            raise FileNotFoundError(
+                f"no Polygon day files under {layout.sip_dir(cfg.root)} between "
+                f"{self.start_session.date()} and {self.end_session.date()}; run "
+                "`gapline download` or point GAPLINE_DATA at your flat files"
+            )
+        if source == "day" and not day_files:
+            raise FileNotFoundError(f"daily_source=day but no {layout.DAY_DATASET} files under "
+                                    f"{layout.sip_dir(cfg.root)}")
+        not_sessions = sorted((set(minute_files) | set(day_files)) - set(sessions))
+        if not_sessions:
+            self.report.notes.append(
+                f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
+                f"{not_sessions[0].date()}")
+        missing = [s for s in sessions if s not in minute_files] if source == "minute" else \
+                  [s for s in sessions if s not in day_files]
+        if missing:
+            self.report.notes.append(f"{len(missing)} session(s) have no {source} file, e.g. "
+                                     f"{missing[0].date()}: no bars for them")
+
+        rows_first = None
+        self.n_buckets = 1
+        self.bucket_files: dict[int, list[Path]] = {}
+        daily_parts, ext_parts = [], []
+        work = sorted(set(s for s in sessions if s in minute_files or s in day_files))
+        for day in _Progress(work, "reading day files", self.show):
+            if day in minute_files:
+                frame = read_day_file(minute_files[day], day, "minute", cfg.bad_rows)
+                self._note_frame(frame)
+                if rows_first is None:
+                    rows_first = max(len(frame), 1)
+                    est = rows_first * len(work)
+                    self.n_buckets = int(np.clip(np.ceil(est / ROWS_PER_BUCKET), 1, 512))
+                daily, ext = self._split_minute_frame(frame, day, tmpdir)
+                if source == "minute" and daily is not None:
+                    daily_parts.append(daily)
+                if ext is not None:
+                    ext_parts.append(ext)
+            if source == "day" and day in day_files:
+                frame = read_day_file(day_files[day], day, "day", cfg.bad_rows)
+                self._note_frame(frame)
+                keep = np.fromiter((self.in_universe(t) for t in frame.ticker), bool, len(frame))
+                daily_parts.append(pd.DataFrame({
+                    "ticker": frame.ticker[keep], "day": day, "open": frame.open[keep],
+                    "high": frame.high[keep], "low": frame.low[keep], "close": frame.close[keep],
+                    "volume": frame.volume[keep]}))
+            self.report.days_read += 1
+        self.daily = (pd.concat(daily_parts, ignore_index=True) if daily_parts else
+                      pd.DataFrame(columns=["ticker", "day", "open", "high", "low", "close", "volume"]))
+        self.extended = pd.concat(ext_parts, ignore_index=True) if ext_parts else None
+
+    def _note_frame(self, frame):
+        self.report.rows_read += len(frame)
+        self.report.add_counts({k: v for k, v in frame.counts.items() if k != "rows"})
+        self.report.skipped_rows.extend(frame.skipped[: max(0, 1000 - len(self.report.skipped_rows))])
+
+    def _split_minute_frame(self, frame, day, tmpdir):
+        cal = self.calendar
+        ws = frame.window_start
+        end_label = ws + NS_PER_MINUTE
+        first_minute = cal.session_first_minute(day).value  # 09:31 ET: right-labelled
+        last_minute = cal.session_last_minute(day).value    # 16:00 ET, 13:00 on early closes
+        open_ns = cal.session_open(day).value
+        close_ns = cal.session_close(day).value
+        pm_start = pd.Timestamp(day).tz_localize("America/New_York") + PREMARKET_START
+        regular = (end_label >= first_minute) & (end_label <= last_minute)
+        premarket = (ws >= pm_start.value) & (ws < open_ns)
+        afterhours = (ws >= close_ns) & (ws < close_ns + EXTENDED_HOURS_SPAN.value)
+        self.report.regular_rows += int(regular.sum())
+        self.report.premarket_rows += int(premarket.sum())
+        self.report.afterhours_rows += int(afterhours.sum())
+        self.report.other_hours_rows += int((~(regular | premarket | afterhours)).sum())
+
+        uniq = pd.unique(frame.ticker)
+        universe = {t for t in uniq if self.in_universe(t)}
+        self.report.excluded_tickers = max(self.report.excluded_tickers, len(uniq) - len(universe))
+        in_uni = pd.Series(frame.ticker).isin(universe).to_numpy()
+        cols = (frame.ticker, ws, frame.open, frame.high, frame.low, frame.close, frame.volume)
+
+        def subset(mask):
+            return [a[mask] for a in cols]
+
+        reg = regular & in_uni
+        daily = _ohlcv_by_ticker(*subset(reg))
+        daily = pd.DataFrame(daily).assign(day=day) if daily is not None else None
+
+        ext = []
+        for prefix, mask in (("pm", premarket & in_uni), ("ah", afterhours & in_uni)):
+            agg = _ohlcv_by_ticker(*subset(mask), dollar=True)
+            if agg is None:
+                continue
+            agg = pd.DataFrame(agg).rename(columns={"close": "last"})
+            agg = agg.set_index("ticker").add_prefix(prefix + "_")
+            ext.append(agg)
+        ext_frame = None
+        if ext:
+            ext_frame = pd.concat(ext, axis=1).reset_index().assign(session=day)
+
+        # Regular-session bars of minute tickers -> bucket files for pass 2.
+        minute_set = {t for t in universe if self.wants_minutes(t)}
+        if minute_set:
+            mmask = reg & pd.Series(frame.ticker).isin(minute_set).to_numpy()
+            t, _, o, h, l, c, v = subset(mmask)
+            buckets = np.fromiter((_bucket_of(x, self.n_buckets) for x in t), np.int64, len(t))
+            table = pa.table({"ticker": pa.array(t, pa.string()), "end_ns": end_label[mmask],
+                              "open": o, "high": h, "low": l, "close": c, "volume": v})
+            for b in np.unique(buckets):
+                sel = np.flatnonzero(buckets == b)
+                path = tmpdir / f"b{b:04d}" / f"{day:%Y%m%d}.arrow"
+                path.parent.mkdir(exist_ok=True)
+                with pa.OSFile(str(path), "wb") as sink, \
+                        pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table.take(pa.array(sel)))
+                self.bucket_files.setdefault(int(b), []).append(path)
+        return daily, ext_frame
+
+    # -- assets ------------------------------------------------------------------------
+    def assign_sids(self):
+        """One sid per (ticker, company): a reused ticker's bars are split at delisting dates."""
+        daily = self.daily
+        if daily.empty:
+            raise ValueError(
+                "no bars to ingest after filtering (check tickers/types options and the date range)")
+        ref = self.reference
+        first_last = daily.groupby("ticker")["day"].agg(["min", "max"])
+        rows = []
+        self.periods: dict[str, list[tuple[pd.Timestamp, int]]] = {}
+        for ticker in sorted(first_last.index):
+            entries = ref[ref["ticker"] == ticker] if len(ref) else ref
+            if len(entries):
+                # Delisted companies first (by date), the active one last.
+                entries = entries.assign(_k=entries["delisted_date"].fillna(pd.Timestamp.max))
+                entries = entries.sort_values("_k").drop(columns="_k")
+            days = np.sort(daily.loc[daily["ticker"] == ticker, "day"].unique())
+            if len(entries) <= 1:
+                groups = [(entries.iloc[0] if len(entries) else None, days)]
+            else:
+                bounds = entries["delisted_date"].to_numpy()
+                groups, lo = [], 0
+                for i in range(len(entries)):
+                    last = i == len(entries) - 1
+                    hi = len(days) if last or pd.isna(bounds[i]) else \
+                        int(np.searchsorted(days, bounds[i], side="right"))  # day <= delisted date
+                    if hi > lo:
+                        groups.append((entries.iloc[i], days[lo:hi]))
+                    lo = max(lo, hi)
+            for entry, gdays in groups:
+                rows.append(self._asset_row(ticker, entry, gdays))
+        assets = pd.DataFrame(rows).sort_values(["ticker", "start_date"]).reset_index(drop=True)
+        assets.index.name = "sid"
+        upper = assets.groupby(assets["ticker"].str.upper())["ticker"].nunique()
+        clash = upper[upper > 1]
+        if len(clash):
+            raise ValueError(
+                f"tickers differing only by case map to one zipline symbol: {list(clash.index)}; "
+                "zipline upper-cases symbols")
+        self.assets = assets
+        for sid, row in assets.iterrows():
+            self.periods.setdefault(row["ticker"], []).append((row["end_date"], sid))
+
+    def _asset_row(self, ticker, entry, days):
+        get = (lambda k: entry[k] if entry is not None and k in entry and pd.notna(entry[k]) else None)
+        return {
+            "ticker": ticker,
+            "symbol": ticker.upper(),
+            "name": get("name") or ticker,
+            "type": get("type"),
+            "primary_exchange": get("primary_exchange"),
+            "composite_figi": get("composite_figi"),
+            "share_class_figi": get("share_class_figi"),
+            "cik": get("cik"),
+            "active": get("active"),
+            "delisted_utc": get("delisted_utc"),
+            "share_class_shares_outstanding": get("share_class_shares_outstanding"),
+            "weighted_shares_outstanding": get("weighted_shares_outstanding"),
+            "list_date": get("list_date"),
+            "start_date": pd.Timestamp(days[0]),
+            "end_date": pd.Timestamp(days[-1]),
+        }
+
+    def sids_for(self, ticker: str, days) -> np.ndarray:
+        """The sid that owns ``ticker`` on each of ``days`` (datetime64 array)."""
+        periods = self.periods[ticker]
+        if len(periods) == 1:
+            return np.full(len(days), periods[0][1], dtype=np.int64)
+        ends = np.array([p[0] for p in periods], dtype="datetime64[ns]")
+        idx = np.searchsorted(ends, days, side="left").clip(0, len(periods) - 1)
+        return np.array([p[1] for p in periods], dtype=np.int64)[idx]
+
+    # -- writers ----------------------------------------------------------------------
+    def write_daily(self, daily_bar_writer):
+        d = self.daily
+        d = d.assign(sid=np.zeros(len(d), dtype=np.int64))
+        for ticker, idx in d.groupby("ticker").groups.items():
+            d.loc[idx, "sid"] = self.sids_for(ticker, d.loc[idx, "day"].to_numpy("datetime64[ns]"))
+        over = d["volume"] > UINT32_MAX
+        if over.any():
+            for _, r in d[over].head(100).iterrows():
+                self.report.clipped_volume.append(
+                    f"daily {r['ticker']} {r['day'].date()}: volume {r['volume']:.0f} clipped "
+                    f"to {UINT32_MAX} (zipline stores uint32)")
+            d.loc[over, "volume"] = UINT32_MAX
+        tiny = (d["low"] < 0.001)
+        if tiny.any():
+            self.report.low_precision_daily.append(
+                f"{int(tiny.sum())} daily bar(s) below $0.001 lose digits in zipline's x1000 daily "
+                f"storage (minute bars keep them), e.g. {d.loc[tiny, 'ticker'].iloc[0]}")
+        sessions = self.calendar.sessions_in_range(self.start_session, self.end_session)
+        d = d.sort_values(["sid", "day"])
+        self.daily_by_sid = d
+
+        def frames():
+            for sid, g in _Progress(list(d.groupby("sid")), "writing daily bars", self.show):
+                g = g.set_index("day")[["open", "high", "low", "close", "volume"]]
+                life = sessions[sessions.slice_indexer(g.index[0], g.index[-1])]
+                # Dense: a session without trades keeps NaN prices and zero volume.
+                g = g.reindex(life)
+                g["volume"] = g["volume"].fillna(0)
+                yield int(sid), g
+
+        daily_bar_writer.write(frames(), show_progress=False)
+
+    def write_minutes(self, minute_bar_writer, tmpdir: Path):
+        if not self.bucket_files:
+            return {}
+        ratios: dict[int, int] = {}
+        minute_bar_writer._ohlc_ratios_per_sid = ratios  # read by write_cols for each sid
+        for b in _Progress(sorted(self.bucket_files), "writing minute bars (buckets)", self.show):
+            table = pa.concat_tables(
+                pa.ipc.open_file(str(p)).read_all() for p in self.bucket_files[b])
+            tick = table.column("ticker").to_numpy(zero_copy_only=False).astype(object)
+            # Files were appended in day order and are time-sorted within a day, so a stable
+            # sort by ticker leaves each ticker's bars in time order.
+            order = np.argsort(tick, kind="stable")
+            cols = {k: table.column(k).to_numpy()[order] for k in
+                    ("end_ns", "open", "high", "low", "close", "volume")}
+            tick = tick[order]
+            del table
+            starts, lengths = _group_bounds(tick)
+            for s, n in zip(starts, lengths):
+                ticker = tick[s]
+                sl = slice(s, s + n)
+                end_ns = cols["end_ns"][sl]
+                days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert("America/New_York")
+                        .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
+                sids = self.sids_for(ticker, days)
+                for sid in np.unique(sids):
+                    m = sids == sid
+                    self._write_sid(minute_bar_writer, ratios, int(sid), ticker, end_ns[m],
+                                    {k: cols[k][sl][m] for k in ("open", "high", "low", "close",
+                                                                "volume")})
+            for p in self.bucket_files[b]:
+                p.unlink()
+        # The writer's metadata was written at construction; rewrite it with the ratios.
+        from zipline.data.bcolz_minute_bars import BcolzMinuteBarMetadata
+        BcolzMinuteBarMetadata(
+            minute_bar_writer._default_ohlc_ratio, ratios, self.calendar,
+            minute_bar_writer._start_session, minute_bar_writer._end_session,
+            minute_bar_writer._minutes_per_day,
+        ).write(minute_bar_writer._rootdir)
+        return ratios
+
+    def _write_sid(self, writer, ratios, sid, ticker, end_ns, cols):
+        ratio = ohlc_ratio_for(float(np.nanmax(cols["high"])))
+        ratios[sid] = ratio
+        vol = cols["volume"]
+        over = vol > UINT32_MAX
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            self.report.clipped_volume.append(
+                f"minute {ticker} {pd.Timestamp(end_ns[i], tz='UTC')}: {int(over.sum())} bar(s) "
+                f"with volume above {UINT32_MAX} clipped (zipline would zero the whole bar)")
+            cols["volume"] = np.minimum(vol, UINT32_MAX)
+        dts = end_ns.astype("datetime64[ns]")
+        writer.write_cols(sid, dts, cols, invalid_data_behavior="raise")
+        self.report.minute_rows_written += len(end_ns)
+
+    def write_assets(self, asset_db_writer, ratios):
+        a = self.assets
+        exchange = a["primary_exchange"].fillna("UNKNOWN")
+        equities = pd.DataFrame({
+            "symbol": a["symbol"],
+            "asset_name": a["name"],
+            "start_date": a["start_date"],
+            "end_date": a["end_date"],
+            "first_traded": a["start_date"],
+            # zipline closes positions the day after an asset's last bar
+            "auto_close_date": a["end_date"] + pd.Timedelta(days=1),
+            "exchange": exchange,
+        }, index=a.index)
+        exchanges = pd.DataFrame({"exchange": sorted(exchange.unique())})
+        exchanges["canonical_name"] = exchanges["exchange"]
+        exchanges["country_code"] = "US"  # without it every Pipeline fails to find a domain
+        asset_db_writer.write(equities=equities, exchanges=exchanges)
+        self.assets["has_minute_bars"] = self.assets.index.isin(list(ratios))
+        self.assets["ohlc_ratio"] = pd.Series(ratios, dtype="float64").reindex(self.assets.index)
+
+    def write_adjustments(self, adjustment_writer):
+        ticker_of = set(self.periods)
+
+        def to_sids(frame, date_col):
+            frame = frame[frame["ticker"].isin(ticker_of)].copy()
+            if frame.empty:
+                frame["sid"] = []
+                return frame
+            frame[date_col] = pd.to_datetime(frame[date_col]).dt.normalize()
+            frame["sid"] = 0
+            for ticker, idx in frame.groupby("ticker").groups.items():
+                frame.loc[idx, "sid"] = self.sids_for(
+                    ticker, frame.loc[idx, date_col].to_numpy("datetime64[ns]"))
+            # keep only actions inside the asset's life (adjusting data that exists)
+            life = self.assets.loc[frame["sid"], ["start_date", "end_date"]].to_numpy()
+            inside = (frame[date_col].to_numpy() > life[:, 0]) & (frame[date_col].to_numpy() <= life[:, 1])
+            return frame[inside]
+
+        splits = pd.DataFrame(layout.read_reference(self.config.root, "splits"))
+        if not splits.empty:
+            splits = to_sids(splits, "execution_date")
+            splits = pd.DataFrame({
+                "sid": splits["sid"].astype(int),
+                # zipline multiplies prices before the date by ratio: 4:1 forward = 1/4
+                "ratio": splits["split_from"].astype(float) / splits["split_to"].astype(float),
+                "effective_date": splits["execution_date"],
+            })
+        else:
+            splits = None
+        divs = pd.DataFrame(layout.read_reference(self.config.root, "dividends"))
+        if not divs.empty:
+            if "dividend_type" in divs:
+                divs = divs[divs["dividend_type"].fillna("CD").isin(DIVIDEND_TYPES)]
+            divs = to_sids(divs, "ex_dividend_date")
+            ex = divs["ex_dividend_date"]
+
+            def date_or_ex(col):
+                return pd.to_datetime(divs[col], errors="coerce").fillna(ex) if col in divs else ex
+
+            divs = pd.DataFrame({
+                "sid": divs["sid"].astype(int),
+                "amount": divs["cash_amount"].astype(float),
+                "ex_date": ex,
+                "record_date": date_or_ex("record_date"),
+                "declared_date": date_or_ex("declaration_date"),
+                "pay_date": date_or_ex("pay_date"),
+            })
+        else:
+            divs = None
+        adjustment_writer.write(splits=splits, dividends=divs)
+        self.n_splits = 0 if splits is None else len(splits)
+        self.n_dividends = 0 if divs is None else len(divs)
+
+    def write_side_tables(self, output_dir: Path):
+        side = Path(output_dir) / SIDE_DIR
+        side.mkdir(parents=True, exist_ok=True)
+        assets = self.assets.reset_index()
+        for c in ("cik", "composite_figi", "share_class_figi", "delisted_utc", "list_date", "type",
+                  "primary_exchange"):
+            assets[c] = assets[c].astype("string")
+        for c in ("share_class_shares_outstanding", "weighted_shares_outstanding"):
+            assets[c] = pd.to_numeric(assets[c], errors="coerce")
+        assets["active"] = assets["active"].astype("boolean")
+        assets.to_parquet(side / "assets.parquet", index=False)
+        ext = self.extended
+        cols = ["session", "sid"] + [f"{p}_{k}" for p in ("pm", "ah") for k in
+                                     ("open", "high", "low", "last", "volume", "dollar_volume",
+                                      "bars", "last_start")]
+        if ext is None or ext.empty:
+            ext = pd.DataFrame(columns=cols)
+        else:
+            ext = ext[ext["ticker"].isin(self.periods)].copy()
+            ext["sid"] = 0
+            for ticker, idx in ext.groupby("ticker").groups.items():
+                ext.loc[idx, "sid"] = self.sids_for(
+                    ticker, ext.loc[idx, "session"].to_numpy("datetime64[ns]"))
+            for c in cols:
+                if c not in ext:
+                    ext[c] = np.nan
+            ext = ext[cols]
+            for p in ("pm", "ah"):
+                ext[f"{p}_last_start"] = pd.to_datetime(ext[f"{p}_last_start"], utc=True)
+        ext.sort_values(["session", "sid"]).to_parquet(side / "extended_hours.parquet", index=False)
+        report = asdict(self.report)
+        report.update({
+            "config": {k: str(v) for k, v in asdict(self.config).items()},
+            "daily_source": self.daily_source,
+            "start_session": str(self.start_session.date()),
+            "end_session": str(self.end_session.date()),
+            "assets": int(len(self.assets)),
+            "assets_with_minute_bars": int(self.assets["has_minute_bars"].sum()),
+            "splits": self.n_splits,
+            "dividends": self.n_dividends,
+        })
+        (side / "ingest_report.json").write_text(json.dumps(report, indent=1, default=str))
+        return report
+
+
+def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writer,
+                   daily_bar_writer, adjustment_writer, calendar, start_session, end_session,
+                   show_progress, output_dir):
+    """Run one ingest (see module docstring); returns the ingest report dict."""
+    run = _Ingest(config, calendar, start_session, end_session, show_progress)
+    tmpdir = Path(tempfile.mkdtemp(prefix="gapline-ingest-"))
+    try:
+        run.read_days(tmpdir)
+        run.assign_sids()
+        ratios = run.write_minutes(minute_bar_writer, tmpdir)
+        run.write_assets(asset_db_writer, ratios)
+        run.write_daily(daily_bar_writer)  # before adjustments: dividend ratios use closes
+        run.write_adjustments(adjustment_writer)
+        report = run.write_side_tables(output_dir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    r = run.report
+    log.info("ingested %d assets (%d with minute bars), %d minute rows, %d splits, %d dividends; "
+             "report: %s", report["assets"], report["assets_with_minute_bars"],
+             r.minute_rows_written, run.n_splits, run.n_dividends,
+             Path(output_dir) / SIDE_DIR / "ingest_report.json")
+    for msg in r.clipped_volume[:5] + r.low_precision_daily + r.notes:
+        log.warning(msg)
+    if r.skipped_rows:
+        log.warning("%d bad row(s) skipped, e.g. %s", r.file_counts.get("bad_rows", 0),
+                    r.skipped_rows[0])
+    return report
+
+
+def make_ingest(config_factory):
+    """A zipline ingest function; ``config_factory(environ)`` builds the config at ingest time.
+
+    The ingestion folder is removed when anything fails (zipline creates it before calling
+    us, and would otherwise load the empty folder as the newest ingestion).
+    """
+    def ingest(environ, asset_db_writer, minute_bar_writer, daily_bar_writer,
+               adjustment_writer, calendar, start_session, end_session, cache,
+               show_progress, output_dir):
+        try:
+            with _sigterm_as_exception():
+                config = config_factory(environ)
+                ingest_polygon(config, asset_db_writer, minute_bar_writer, daily_bar_writer,
+                               adjustment_writer, calendar, start_session, end_session,
+                               show_progress, output_dir)
+        except BaseException:
+            shutil.rmtree(output_dir, ignore_errors=True)
+            log.error("ingest failed; removed %s so the previous ingestion stays in use",
+                      output_dir)
+            raise
+    return ingest
+
+
+def build_bundle(name: str, config: PolygonBundleConfig, zipline_root, show_progress=False,
+                 calendar_name="XNYS"):
+    """Register ``name`` for ``config``, ingest it into ``zipline_root`` and load it.
+
+    The programmatic path used by tests, benchmarks and notebooks: exactly what
+    ``zipline ingest -b <name>`` does, with an explicit ``ZIPLINE_ROOT``.
+    Returns zipline's ``BundleData``.
+    """
+    from zipline.data import bundles as zb
+
+    start, end = config.resolved_range()
+    if start is None:
+        raise FileNotFoundError(f"no Polygon day files under {config.root}")
+    environ = dict(os.environ, ZIPLINE_ROOT=str(zipline_root))
+    zb.register(name, make_ingest(lambda env: config), calendar_name=calendar_name,
+                start_session=start, end_session=end, minutes_per_day=390)
+    zb.ingest(name, environ=environ, show_progress=show_progress)
+    return zb.load(name, environ=environ)
