@@ -49,7 +49,8 @@ from .flatfiles import NS_PER_MINUTE, read_day_file
 
 log = logging.getLogger(__name__)
 
-UINT32_MAX = np.iinfo(np.uint32).max
+# zipline rejects values >= 2**32 - 1 (check_uint32_safe), so the largest storable is one less
+UINT32_MAX = np.iinfo(np.uint32).max - 1
 EXTENDED_HOURS_SPAN = pd.Timedelta(hours=4)  # after-hours run 4 h past the close (20:00 / 17:00)
 PREMARKET_START = pd.Timedelta(hours=4)  # 04:00 ET
 SIDE_DIR = "gapline"
@@ -561,9 +562,9 @@ class _Ingest:
             for sid, g in _Progress(list(d.groupby("sid")), "writing daily bars", self.show):
                 g = g.set_index("day")[["open", "high", "low", "close", "volume"]]
                 life = sessions[sessions.slice_indexer(g.index[0], g.index[-1])]
-                # Dense: a session without trades keeps NaN prices and zero volume.
-                g = g.reindex(life)
-                g["volume"] = g["volume"].fillna(0)
+                # Dense: a session without trades gets zero volume and zero prices, which
+                # zipline reads back as NaN (writing NaN itself only adds a warning).
+                g = g.reindex(life).fillna(0.0)
                 yield int(sid), g
 
         daily_bar_writer.write(frames(), show_progress=False)

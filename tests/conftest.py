@@ -1,0 +1,30 @@
+"""Shared test configuration: quiet logs, a private ZIPLINE_ROOT, and the shared real data."""
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_zipline_root(tmp_path_factory):
+    # Tests never touch the user's ~/.zipline.
+    root = tmp_path_factory.mktemp("zipline_root")
+    old = {k: os.environ.get(k) for k in ("ZIPLINE_ROOT", "GAPLINE_DATA")}
+    os.environ["ZIPLINE_ROOT"] = str(root)
+    os.environ["GAPLINE_DATA"] = str(root / "gapline")
+    yield root
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def shared_path(*parts):
+    """Path under ../shared/data, or skip the test with a clear reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real market data not available at {path} (../shared/data is not checked out)")
+    return path
