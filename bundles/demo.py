@@ -1,0 +1,780 @@
+"""The ``polygon-demo`` data set: realistic, fully deterministic Polygon-format raw files.
+
+:func:`generate` writes, under ``root``, exactly what a user's Polygon (Massive) flat files and
+reference downloads look like (see :mod:`bundles.layout`)::
+
+    <root>/raw/us_stocks_sip/minute_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz   one file per session
+    <root>/raw/us_stocks_sip/day_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz
+    <root>/raw/reference/{tickers,splits,dividends,ticker_details}.json
+    <root>/raw/demo_manifest.json     what was generated (roles, special events and dates)
+    <root>/raw/DEMO_VERSION           written last; present + same version => nothing to do
+
+Everything is drawn from fixed seeds (``np.random.default_rng``), so two runs write
+byte-identical files. The sessions are the XNYS sessions ``DEMO_START..DEMO_END`` (128,
+three of them early closes at 13:00 ET); session opens and closes come from the calendar.
+
+**Universe** (~150 tickers, fictional names except the ETFs):
+
+* 40 large caps and 50 mid caps (``CS``, $10-$800, minute volumes in the thousands; large caps
+  trade every regular-session minute, mid caps 35-85 % of them). About 1.5 % of their days open
+  with a *sell gap*: the open is set below the prior day's low by 1.3-3x the 63-day EWM
+  standard deviation of closes (``close.ewm(span=63).std()`` over the prior sessions' closes),
+  and the rest of the day drifts on (continuation) or back (reversion) at random.
+* 12 small caps (``CS``, $2-$15, illiquid).
+* 25 penny stocks (``CS``, $0.10-$5; three below $0.05 with sub-penny prices such as 0.0034,
+  one around $0.01): 20-60 % of regular-session minutes have a bar; on ~3 % of days a
+  pre-market *pump* (news between 04:00 and 07:20 ET, heavy volume, prices 20-150 % above the
+  prior close) that fades during the regular session. One penny stock is halted intraday
+  (no bars for 26 minutes) on one day.
+* SPY, QQQ, IWM (``ETF``, ARCX), 3 ADRs (``ADRC``), 3 warrants (``WARRANT``, ticker ends in
+  ``W``, sub-dollar), 2 preferreds (``PFD``, Polygon-style tickers such as ``ABCpA``).
+
+**Corporate actions and special cases** (all in the returned manifest):
+
+* a 4:1 forward split of a large cap in mid-October and a 1:10 reverse split of a penny stock
+  in November; raw prices are *unadjusted* (they drop ~4x / jump ~10x on the execution date,
+  volumes move the other way). ``splits.json`` records them as Polygon does
+  (4:1 forward: ``split_from=1, split_to=4``; 1:10 reverse: ``split_from=10, split_to=1``).
+* quarterly cash dividends (``CD``) for 15 large caps and the ETFs; the open drops by the
+  amount on the ex-date.
+* a mid cap delisted in mid-September (``active: false``, ``delisted_utc`` = the day after
+  its last session, ``YYYY-MM-DDT00:00:00Z``).
+* a reused ticker: company A trades it until early August (delisted), company B (another
+  FIGI, CIK, name and price level) from mid-October. Both are in ``tickers.json``.
+* a mid cap with no bars at all on one session (full-day halt).
+* one session's minute file is written with its rows shuffled (real ingest must sort).
+
+**Bars.** Minute bars carry Polygon's columns ``ticker,volume,open,close,high,low,
+window_start,transactions`` with ``window_start`` the bar START in ns since the epoch (UTC).
+Regular-session bars start at the open .. close - 1 minute (15:59, or 12:59 on early closes);
+sparse extended-hours bars start 04:00 .. 09:29 ET and at the close .. close + 4 h - 1 minute
+(19:59, or 16:59 on early closes). Each day's prices follow one continuous path (prior close
+-> open -> close -> after hours), so every ticker has bars at the first (09:30) and last
+regular-session minute. Prices are positive, rounded to 4 decimals below $1 and 2 decimals
+above, ``low <= min(open, close) <= max(open, close) <= high``; volumes and transactions are
+positive integers. Minute rows are sorted by ticker, then ``window_start`` (except the
+shuffled session).
+
+**Day aggregates** (``day_aggs_v1``, one row per ticker and session, ``window_start`` = the
+session date at 00:00 America/New_York in UTC ns, as Polygon labels them): ``open`` = the
+first regular-session bar's open, ``close`` = the last regular-session bar's close, while
+``high``, ``low``, ``volume`` and ``transactions`` cover *all* that day's minute bars,
+04:00-20:00 ET including extended hours.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import layout
+
+log = logging.getLogger(__name__)
+
+DEMO_START = "2024-07-01"
+DEMO_END = "2024-12-31"
+DEMO_VERSION = "1"
+SEED = 20240701
+CALENDAR = "XNYS"
+ET = "America/New_York"
+MARKER = "DEMO_VERSION"
+MANIFEST = "demo_manifest.json"
+
+NS_PER_MINUTE = 60_000_000_000
+PRE_MINUTES = 330   # 04:00 .. 09:29 ET
+POST_MINUTES = 240  # the close .. the close + 4 h
+MIN_PRICE = 0.0001
+EWM_SPAN = 63
+SELL_GAP_RATE = 0.015
+PUMP_RATE = 0.03
+LAST_UPDATED = "2025-01-02T00:00:00Z"
+
+# Special dates (sessions).
+FORWARD_SPLIT_DATE = "2024-10-15"
+REVERSE_SPLIT_DATE = "2024-11-18"
+DELISTED_LAST_SESSION = "2024-09-13"
+REUSED_A_LAST_SESSION = "2024-08-02"
+REUSED_B_FIRST_SESSION = "2024-10-16"
+FULL_DAY_HALT_SESSION = "2024-09-25"
+INTRADAY_HALT_SESSION = "2024-08-21"
+INTRADAY_HALT = ("11:02", "11:28")  # no bar starts in [11:02, 11:28) ET
+UNSORTED_SESSION = "2024-08-14"
+REUSED_TICKER = "RELO"
+
+ETF_SPECS = [  # ticker, name, price, beta, idiosyncratic vol, minute volume, (ex-date, amount) x2
+    ("IWM", "iShares Russell 2000 ETF", 203.0, 1.25, 0.007, 30000,
+     [("2024-09-25", 0.62), ("2024-12-17", 0.64)]),
+    ("QQQ", "Invesco QQQ Trust, Series 1", 479.0, 1.2, 0.004, 40000,
+     [("2024-09-23", 0.68), ("2024-12-23", 0.72)]),
+    ("SPY", "SPDR S&P 500 ETF Trust", 545.0, 1.0, 0.001, 60000,
+     [("2024-09-20", 1.75), ("2024-12-20", 1.97)]),
+]
+
+_SYLLABLES = ("ab", "ar", "bel", "bra", "cor", "dal", "den", "el", "fal", "gar", "hel", "jar",
+              "kel", "lan", "mar", "nor", "or", "pal", "quin", "ros", "sel", "tal", "ul", "val",
+              "wex", "zan", "ver", "tor", "lyn", "cas", "dor", "fen", "gil", "hal", "ix", "jun",
+              "kor", "lum", "mon", "nex", "ost", "pry", "rav", "syl", "tern", "vox", "bri",
+              "cam", "dex", "fro", "gen", "hex", "tri", "mer", "sto", "plu", "ven", "qua")
+_SUFFIXES = {
+    "large": ("Corp", "Inc.", "Holdings Inc.", "Group Inc.", "Technologies Inc.", "Industries"),
+    "mid": ("Inc.", "Corp", "Systems Inc.", "Brands Inc.", "Energy Corp", "Financial Corp"),
+    "small": ("Inc.", "Corp", "Labs Inc.", "Networks Inc."),
+    "penny": ("Therapeutics Inc.", "Mining Corp", "Biosciences Inc.", "Holdings Inc.",
+              "Technologies Corp", "Resources Ltd"),
+    "adr": ("Ltd ADR", "PLC ADR", "Group Ltd ADR"),
+}
+_SIC = {"large": ("3674", "Semiconductors & Related Devices"),
+        "mid": ("7372", "Services-Prepackaged Software"),
+        "small": ("3841", "Surgical & Medical Instruments & Apparatus"),
+        "penny": ("2834", "Pharmaceutical Preparations"),
+        "adr": ("4813", "Telephone Communications (No Radiotelephone)"),
+        "etf": (None, None), "warrant": ("6770", "Blank Checks"),
+        "preferred": ("6022", "State Commercial Banks")}
+
+
+# ----------------------------------------------------------------------------- public API
+def generate(root, force: bool = False, progress: bool = True, sessions=None,
+             workers: int | None = None) -> dict:
+    """Write the demo raw files under ``root`` and return the manifest (see module docstring).
+
+    Idempotent: when ``root/raw/DEMO_VERSION`` holds :data:`DEMO_VERSION` (and ``force`` is
+    False) nothing is written and the stored manifest is returned. Otherwise every file is
+    (re)written -- the demo folder belongs to the generator -- and the marker is written last,
+    so an interrupted run is redone next time.
+
+    ``sessions`` (optional, for spot checks): write the minute and day files of these sessions
+    only (the simulation still runs over the whole period, so their bytes are the same as in a
+    full run), plus the reference files; the manifest and marker are not written.
+    ``workers``: processes that format and compress minute files (default: up to 2).
+    """
+    root = Path(root)
+    raw = root / "raw"
+    marker = raw / MARKER
+    manifest_path = raw / MANIFEST
+    if sessions is None and not force and marker.exists() and manifest_path.exists() \
+            and marker.read_text().strip() == DEMO_VERSION:
+        with open(manifest_path) as fh:
+            return json.load(fh)
+
+    t0 = time.perf_counter()
+    only = None if sessions is None else {pd.Timestamp(s).normalize() for s in sessions}
+    sim = _Simulation()
+    manifest = sim.manifest_base()
+    n_minute = n_day = 0
+    if workers is None:
+        workers = max(1, min(2, os.cpu_count() or 1))
+    log.info("generating polygon-demo data under %s (%d sessions, %d tickers)",
+             root, len(sim.sessions), len(set(sim.tickers)))
+    with _writer_pool(workers) as pool, _progress(progress, len(sim.sessions)) as bar:
+        pending: list[futures.Future] = []
+        for d in range(len(sim.sessions)):
+            day = sim.sessions[d]
+            minute, daily = sim.simulate_day(d, build=only is None or day in only)
+            n_minute += minute["n"]
+            n_day += len(daily)
+            if only is None or day in only:
+                frame = minute["frame"]
+                if pool is None:
+                    layout.write_day_file(root, layout.MINUTE_DATASET, day, frame, overwrite=True)
+                else:
+                    pending.append(pool.submit(_write_minute_file, str(root), day, frame))
+                    while len(pending) > 2 * workers:
+                        pending.pop(0).result()
+                layout.write_day_file(root, layout.DAY_DATASET, day, daily, overwrite=True)
+            bar.update(1)
+        for fut in pending:
+            fut.result()
+    for name, payload in sim.reference().items():
+        layout.write_reference(root, name, payload, overwrite=True)
+    manifest.update(sim.manifest_events())
+    manifest["rows"] = {"minute": int(n_minute), "day": int(n_day)}
+    elapsed = time.perf_counter() - t0
+    log.info("polygon-demo: %d minute rows, %d day rows, %d sessions in %.1f s",
+             n_minute, n_day, len(sim.sessions), elapsed)
+    if only is None:
+        layout.atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode(),
+                                  overwrite=True)
+        layout.atomic_write_bytes(marker, (DEMO_VERSION + "\n").encode(), overwrite=True)
+    return manifest
+
+
+def _write_minute_file(root, day, frame):
+    layout.write_day_file(Path(root), layout.MINUTE_DATASET, day, frame, overwrite=True)
+
+
+@contextlib.contextmanager
+def _writer_pool(workers):
+    if workers <= 1:
+        yield None
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+
+@contextlib.contextmanager
+def _progress(show, length):
+    if not show:
+        yield _NoBar()
+        return
+    import click
+
+    with click.progressbar(length=length, label="polygon-demo sessions") as bar:
+        yield bar
+
+
+# ----------------------------------------------------------------------------- helpers
+def round_price(x):
+    """Polygon-like price precision: 4 decimals below $1, 2 decimals from $1."""
+    x = np.asarray(x, dtype="float64")
+    return np.maximum(np.where(x < 1.0, np.round(x, 4), np.round(x, 2)), MIN_PRICE)
+
+
+def _figi(rng, prefix="BBG00"):
+    """A FIGI-shaped id: prefix, consonants/digits, and the FIGI check digit."""
+    alphabet = np.array(list("BCDFGHJKLMNPQRSTVWXYZ0123456789"))
+    body = prefix + "".join(rng.choice(alphabet, 11 - len(prefix)))
+    total = 0
+    for i, ch in enumerate(body):
+        v = int(ch) if ch.isdigit() else ord(ch) - 55
+        if i % 2 == 1:
+            v *= 2
+        total += sum(int(c) for c in str(v))
+    return body + str((10 - total % 10) % 10)
+
+
+def _bridge(rng, a, b, n, sigma):
+    """Brownian bridges (points 1..n) from ``a`` to ``b`` (arrays of length k), step sd ``sigma``."""
+    z = rng.standard_normal((len(a), n)) * np.asarray(sigma)[:, None]
+    w = np.cumsum(z, axis=1)
+    t = np.arange(1, n + 1) / n
+    return a[:, None] + (b - a)[:, None] * t + w - t * w[:, -1:]
+
+
+def _iso(day) -> str:
+    return pd.Timestamp(day).strftime("%Y-%m-%d")
+
+
+def _utc_midnight(day) -> str:
+    return pd.Timestamp(day).strftime("%Y-%m-%dT00:00:00Z")
+
+
+# ----------------------------------------------------------------------------- simulation
+class _Simulation:
+    """The universe and its day-by-day state; :meth:`simulate_day` must be called in order."""
+
+    def __init__(self):
+        import exchange_calendars as xcals
+
+        cal = xcals.get_calendar(CALENDAR)
+        self.sessions = cal.sessions_in_range(DEMO_START, DEMO_END)
+        self.opens = np.array([cal.session_open(s).value for s in self.sessions], dtype=np.int64)
+        self.closes = np.array([cal.session_close(s).value for s in self.sessions], dtype=np.int64)
+        self.n_rth = ((self.closes - self.opens) // NS_PER_MINUTE).astype(int)
+        self.day_ns = np.array([pd.Timestamp(s).tz_localize(ET).tz_convert("UTC").value
+                                for s in self.sessions], dtype=np.int64)
+        self.index = {pd.Timestamp(s): i for i, s in enumerate(self.sessions)}
+        self.rng = np.random.default_rng(SEED)
+        self._build_universe()
+        self._schedule_events()
+        S, D = len(self.tickers), len(self.sessions)
+        self.last_close = self.p0.copy()
+        self.last_low = self.p0.copy()
+        self.anchor = self.p0.copy()
+        self.closes_hist = np.full((S, D), np.nan)
+        self.sell_gaps: list[dict] = []
+        self.pumps: list[dict] = []
+        self._day_trading: dict[int, np.ndarray] = {}
+
+    def _sess(self, day) -> int:
+        return self.index[pd.Timestamp(day)]
+
+    # -- universe ---------------------------------------------------------------------
+    def _build_universe(self):
+        rng = self.rng
+        D = len(self.sessions)
+        used: set[str] = {"SPY", "QQQ", "IWM", REUSED_TICKER}
+        rows: list[dict] = []
+
+        def company(role, exchange):
+            while True:
+                word = rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES)
+                if rng.random() < 0.3:
+                    word += rng.choice(_SYLLABLES)
+                letters = word[0] + "".join(c for c in word[1:] if c not in "aeiou")
+                size = 3 if exchange == "XNYS" else 4
+                if len(letters) < size:
+                    letters = (letters + word[1:])[:size]
+                ticker = letters[:size].upper()
+                if len(ticker) == size and ticker not in used and ticker + "W" not in used:
+                    used.add(ticker)
+                    name = f"{word.capitalize()} {rng.choice(_SUFFIXES[role])}"
+                    return ticker, name
+
+        def add(role, ptype, exchange, p0, sigma, beta, base_vol, cov, ext, trade_shares,
+                ticker=None, name=None, first=0, last=D - 1, drift=0.0, kappa=0.02,
+                shares=None, list_date=None):
+            if ticker is None:
+                ticker, name = company(role, exchange)
+            if shares is None:
+                shares = int(rng.uniform(100e6, 3e9)) if role == "large" else \
+                    int(rng.uniform(40e6, 400e6))
+            if list_date is None:
+                year = int(rng.integers(1985, 2016) if role in ("large", "mid", "etf", "adr")
+                           else rng.integers(2015, 2024))
+                list_date = f"{year}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
+            rows.append(dict(
+                ticker=ticker, name=name, role=role, type=ptype, exchange=exchange, p0=float(p0),
+                sigma=float(sigma), beta=float(beta), base_vol=float(base_vol), cov=float(cov),
+                ext=float(ext), trade_shares=float(trade_shares), first=first, last=last,
+                drift=float(drift), kappa=float(kappa), shares=int(shares), list_date=list_date,
+                figi=_figi(rng), share_figi=_figi(rng, "BBG001S"),
+                cik=f"{int(rng.integers(1_000_000, 1_999_999)):010d}"))
+            return rows[-1]
+
+        logu = lambda lo, hi: float(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # noqa: E731
+
+        for i in range(40):
+            ex = "XNYS" if i % 2 else "XNAS"
+            add("large", "CS", ex, 560.0 if i == 0 else logu(40, 600), rng.uniform(0.010, 0.022),
+                rng.uniform(0.7, 1.4), logu(3000, 30000), 1.0, 1.0, rng.uniform(60, 150))
+        for i in range(50):
+            ex = "XNYS" if i % 3 == 0 else "XNAS"
+            add("mid", "CS", ex, logu(10, 150), rng.uniform(0.016, 0.032), rng.uniform(0.8, 1.6),
+                logu(800, 6000), rng.uniform(0.35, 0.85), 0.4, rng.uniform(80, 200))
+        for i in range(12):
+            add("small", "CS", "XNAS", logu(2, 15), rng.uniform(0.03, 0.05), rng.uniform(0.9, 1.5),
+                logu(300, 2500), rng.uniform(0.12, 0.4), 0.15, rng.uniform(100, 300),
+                shares=int(rng.uniform(20e6, 120e6)))
+        penny_prices = [logu(0.12, 4.5) for _ in range(21)] + [0.0034, 0.0102, 0.021, 0.043]
+        penny_prices[1] = 0.30  # the reverse-split name
+        for i, p in enumerate(penny_prices):
+            ex = "XASE" if i % 3 == 0 else "XNAS"
+            add("penny", "CS", ex, p, rng.uniform(0.04, 0.09), rng.uniform(0.2, 0.8),
+                logu(300, 8000) / p, rng.uniform(0.2, 0.6), 0.15, min(max(800 / p, 100), 2e6),
+                kappa=0.05, shares=int(rng.uniform(2e6, 40e6)))
+        for ticker, name, price, beta, idio, vol, _ in ETF_SPECS:
+            add("etf", "ETF", "ARCX", price, idio, beta, vol, 1.0, 2.0, 120, ticker=ticker,
+                name=name, kappa=0.0, shares=int(rng.uniform(2e8, 9e8)),
+                list_date={"SPY": "1993-01-29", "QQQ": "1999-03-10", "IWM": "2000-05-26"}[ticker])
+        for i in range(3):
+            add("adr", "ADRC", "XNYS" if i else "XNAS", logu(15, 90), rng.uniform(0.015, 0.03),
+                rng.uniform(0.6, 1.2), logu(500, 4000), rng.uniform(0.6, 0.9), 0.5,
+                rng.uniform(100, 250))
+        small = [r for r in rows if r["role"] == "small"]
+        for i in range(3):
+            under = small[i]
+            p = logu(0.08, 0.9)
+            add("warrant", "WARRANT", under["exchange"], p, rng.uniform(0.06, 0.1), 1.5,
+                logu(100, 1500) / p, rng.uniform(0.05, 0.2), 0.03, 500, ticker=under["ticker"] + "W",
+                name=under["name"].rsplit(" ", 1)[0] + " Warrants", shares=int(rng.uniform(5e6, 2e7)))
+        issuers = [r for r in rows if r["role"] == "large" and r["exchange"] == "XNYS"][:2]
+        for under, series in zip(issuers, "AC"):
+            add("preferred", "PFD", "XNYS", rng.uniform(19, 25), 0.006, 0.2, logu(100, 600),
+                rng.uniform(0.1, 0.3), 0.02, 100, ticker=f"{under['ticker']}p{series}",
+                name=f"{under['name']} {series} Pfd", shares=int(rng.uniform(8e6, 3e7)))
+        used |= {r["ticker"] for r in rows}
+        # The reused ticker: company A until early August, company B from mid-October.
+        a_last, b_first = self._sess(REUSED_A_LAST_SESSION), self._sess(REUSED_B_FIRST_SESSION)
+        add("reused", "CS", "XNYS", 34.0, 0.025, 1.1, 2500, 0.6, 0.3, 120, ticker=REUSED_TICKER,
+            name="Relocon Industries Inc.", last=a_last, drift=-0.002, list_date="2009-06-17")
+        add("reused", "CS", "XNAS", 11.5, 0.04, 1.3, 1800, 0.5, 0.3, 150, ticker=REUSED_TICKER,
+            name="Reloft Biosciences Inc.", first=b_first, list_date=REUSED_B_FIRST_SESSION,
+            shares=int(rng.uniform(40e6, 90e6)))
+
+        mids = [r for r in rows if r["role"] == "mid"]
+        self.delisted = mids[5]
+        self.delisted.update(last=self._sess(DELISTED_LAST_SESSION), drift=-0.006)
+        self.full_halt = mids[11]
+        pennies = [r for r in rows if r["role"] == "penny"]
+        self.reverse_split = pennies[1]
+        self.intraday_halt = pennies[4]
+        self.forward_split = [r for r in rows if r["role"] == "large"][0]
+
+        rows.sort(key=lambda r: (r["ticker"], r["first"]))  # Polygon's row order
+        upper = [r["ticker"].upper() for r in rows if r["role"] != "reused"]
+        assert len(upper) == len(set(upper)), "demo tickers clash"
+        self.rows = rows
+        self.tickers = np.array([r["ticker"] for r in rows], dtype=object)
+        for key in ("p0", "sigma", "beta", "base_vol", "cov", "ext", "trade_shares", "drift",
+                    "kappa"):
+            setattr(self, key, np.array([r[key] for r in rows], dtype="float64"))
+        self.first = np.array([r["first"] for r in rows])
+        self.last = np.array([r["last"] for r in rows])
+        self.role = np.array([r["role"] for r in rows], dtype=object)
+        self.pos = {id(r): i for i, r in enumerate(rows)}
+
+    # -- events -----------------------------------------------------------------------
+    def _schedule_events(self):
+        rng = self.rng
+        S, D = len(self.rows), len(self.sessions)
+        self.split_ratio = np.ones((S, D))
+        self.dividend = np.zeros((S, D))
+        self.halted = np.zeros((S, D), dtype=bool)
+        fs, rs = self.pos[id(self.forward_split)], self.pos[id(self.reverse_split)]
+        self.split_ratio[fs, self._sess(FORWARD_SPLIT_DATE)] = 4.0
+        self.split_ratio[rs, self._sess(REVERSE_SPLIT_DATE)] = 0.1
+        self.halted[self.pos[id(self.full_halt)], self._sess(FULL_DAY_HALT_SESSION)] = True
+
+        # Dividends: 15 large caps (not the split name) quarterly, and the ETFs.
+        self.dividend_rows: list[dict] = []
+        large = [i for i in range(S) if self.role[i] == "large" and i != fs]
+        payers = sorted(rng.choice(large, 15, replace=False))
+        for i in payers:
+            first = int(rng.integers(8, 60))
+            yld = rng.uniform(0.008, 0.035)
+            amount = round(float(self.p0[i]) * yld / 4, 2)
+            for d in (first, first + 63):
+                if d < D:
+                    self._add_dividend(i, d, amount)
+        for ticker, *_, divs in ETF_SPECS:
+            i = int(np.flatnonzero(self.tickers == ticker)[0])
+            for day, amount in divs:
+                self._add_dividend(i, self._sess(day), amount)
+
+        # Sell gaps (liquid names) and pre-market pumps (penny names).
+        special = (self.split_ratio != 1) | (self.dividend > 0) | self.halted
+        special[:, 1:] |= self.halted[:, :-1]
+        draw = rng.random((S, D))
+        liquid = np.isin(self.role, ["large", "mid"])[:, None]
+        penny = (self.role == "penny")[:, None]
+        days = np.arange(D)[None, :]
+        self.gap_event = liquid & (draw < SELL_GAP_RATE) & (days >= 15) & ~special
+        self.pump_event = penny & (draw > 1 - PUMP_RATE) & (days >= 1) & ~special
+        ih = self.pos[id(self.intraday_halt)], self._sess(INTRADAY_HALT_SESSION)
+        self.pump_event[ih] = False
+        # Market factor and idiosyncratic shocks.
+        self.mkt_gap = rng.normal(0.0002, 0.004, D)
+        self.mkt_intra = rng.normal(0.0003, 0.007, D)
+        self.eps_gap = rng.standard_normal((S, D))
+        self.eps_intra = rng.standard_normal((S, D))
+        self.vol_day = np.exp(rng.normal(0, 0.3, (S, D)))
+        self.gap_k = rng.uniform(1.3, 3.0, (S, D))
+        self.gap_dir = np.where(rng.random((S, D)) < 0.5, -1.0, 1.0)
+        self.pump_size = rng.uniform(0.25, 1.5, (S, D))
+
+    def _add_dividend(self, i, d, amount):
+        self.dividend[i, d] = amount
+        ex = pd.Timestamp(self.sessions[d])
+        self.dividend_rows.append({
+            "ticker": self.tickers[i],
+            "ex_dividend_date": _iso(ex),
+            "record_date": _iso(ex),  # T+1 settlement (from May 2024): record date = ex-date
+            "pay_date": _iso(ex + pd.Timedelta(days=14 + int(self.rng.integers(0, 14)))),
+            "declaration_date": _iso(ex - pd.Timedelta(days=14 + int(self.rng.integers(0, 21)))),
+            "cash_amount": float(amount),
+            "dividend_type": "CD",
+            "frequency": 4,
+            "currency": "USD",
+        })
+
+    def _ewm_std(self, i, d) -> float:
+        hist = self.closes_hist[i, :d]
+        hist = hist[~np.isnan(hist)]
+        if len(hist) < 10:
+            return float("nan")
+        return float(pd.Series(hist).ewm(span=EWM_SPAN).std().iloc[-1])
+
+    # -- one session --------------------------------------------------------------------
+    def simulate_day(self, d: int, build: bool = True):
+        """Simulate session ``d``: returns ({"n": rows, "frame": minute frame or None}, day frame)."""
+        rng = np.random.default_rng([SEED, 1, d])
+        trading = (self.first <= d) & (d <= self.last) & ~self.halted[:, d]
+        a = np.flatnonzero(trading)
+        k = len(a)
+        n = int(self.n_rth[d])
+        M = PRE_MINUTES + n + POST_MINUTES
+        sig = self.sigma[a]
+
+        # Daily open and close.
+        ratio = self.split_ratio[a, d]
+        self.anchor[a] /= ratio
+        prev = self.last_close[a] / ratio
+        prev_low = self.last_low[a] / ratio
+        pull = self.kappa[a] * (np.log(prev) - np.log(self.anchor[a]))
+        after_halt = np.zeros(k, dtype=bool)
+        if d > 0:
+            after_halt = self.halted[a, d - 1]
+        gap_sd = 0.45 * sig * np.where(after_halt, 6.0, 1.0)
+        g = self.beta[a] * self.mkt_gap[d] + gap_sd * self.eps_gap[a, d] - pull + self.drift[a] / 2
+        r = self.beta[a] * self.mkt_intra[d] + 0.75 * sig * self.eps_intra[a, d] + self.drift[a] / 2
+        open_ = prev * np.exp(g) - self.dividend[a, d]
+        close = None
+        vol_mult = self.vol_day[a, d].copy()
+        pre_sigma = 0.35 * sig / np.sqrt(PRE_MINUTES)
+        rth_sigma = 0.8 * sig / np.sqrt(390)
+        post_sigma = 0.3 * sig / np.sqrt(POST_MINUTES)
+
+        gap_rows = []
+        for j in np.flatnonzero(self.gap_event[a, d]):
+            i = a[j]
+            std = self._ewm_std(i, d)
+            target = prev_low[j] - self.gap_k[i, d] * std
+            if not np.isfinite(std) or target < 0.55 * prev[j] or target <= 0:
+                continue
+            open_[j] = target
+            # Continuation or reversion through the session.
+            r[j] = self.gap_dir[i, d] * rng.uniform(1.0, 3.0) * sig[j] + rng.normal(0, sig[j])
+            vol_mult[j] *= 4.0
+            rth_sigma[j] *= 1.8
+            gap_rows.append((j, std))
+        open_ = round_price(open_)
+        close = round_price(open_ * np.exp(r))
+
+        pump_rows = []
+        for j in np.flatnonzero(self.pump_event[a, d]):
+            i = a[j]
+            p = self.pump_size[i, d]
+            open_[j] = round_price(prev[j] * (1 + p * rng.uniform(0.6, 0.95)))
+            close[j] = round_price(prev[j] * (1 + p * rng.uniform(-0.25, 0.45)))
+            rth_sigma[j] *= 2.0
+            pump_rows.append((j, p, int(rng.integers(0, 201))))
+
+        # Continuous log-price path: prior close -> open -> close -> after hours.
+        L = np.empty((k, M + 1))
+        L[:, 0] = np.log(prev)
+        L[:, 1:PRE_MINUTES + 1] = _bridge(rng, np.log(prev), np.log(open_), PRE_MINUTES, pre_sigma)
+        L[:, PRE_MINUTES + 1:PRE_MINUTES + n + 1] = _bridge(rng, np.log(open_), np.log(close), n,
+                                                            rth_sigma)
+        L[:, PRE_MINUTES + n + 1:] = np.log(close)[:, None] + np.cumsum(
+            rng.standard_normal((k, POST_MINUTES)) * post_sigma[:, None], axis=1)
+
+        # Presence: extended-hours activity rises into the open and fades after the close.
+        t_pre = np.arange(PRE_MINUTES) / PRE_MINUTES
+        t_post = np.arange(POST_MINUTES)
+        ext_cov = np.r_[0.02 + 0.38 * t_pre ** 3, np.zeros(n), 0.03 + 0.45 * np.exp(-t_post / 25)]
+        rth = np.zeros(M, dtype=bool)
+        rth[PRE_MINUTES:PRE_MINUTES + n] = True
+        cov = np.where(rth[None, :], self.cov[a][:, None], ext_cov[None, :] * self.ext[a][:, None])
+        present = rng.random((k, M)) < np.minimum(cov, 0.97)
+        present[:, PRE_MINUTES] = True
+        present[:, PRE_MINUTES + n - 1] = True
+
+        # Volume profile: U-shaped regular session, thin extended hours.
+        x = np.arange(n) / max(n - 1, 1)
+        rth_prof = 0.7 + 2.5 * np.exp(-x * 12) + 1.8 * np.exp(-(1 - x) * 15)
+        prof = np.r_[0.04 + 0.25 * t_pre ** 2, rth_prof, 0.05 + 0.3 * np.exp(-t_post / 30)]
+        vol_f = (self.base_vol[a] * vol_mult)[:, None] * prof[None, :] * np.exp(
+            rng.normal(0, 0.5, (k, M)))
+
+        # Pre-market pumps: news between 04:00 and 07:20, a spike, then a fade from the open.
+        for j, p, t_news in pump_rows:
+            base = np.log(prev[j])
+            peak = base + np.log1p(p)
+            first = base + np.log1p(p * rng.uniform(0.6, 0.9))
+            t_peak = int(rng.integers(t_news + 1, PRE_MINUTES - 10))
+            s_pump = 4 * sig[j] / np.sqrt(PRE_MINUTES)
+            pts = [np.array([base])]
+            if t_news:
+                pts.append(_bridge(rng, np.array([base]), np.array([base]), t_news, [pre_sigma[j]])[0])
+            pts.append(np.array([first]))
+            if t_peak > t_news + 1:
+                pts.append(_bridge(rng, np.array([first]), np.array([peak]), t_peak - t_news - 1,
+                                   [s_pump])[0])
+            pts.append(_bridge(rng, np.array([peak]), np.array([np.log(open_[j])]),
+                               PRE_MINUTES - t_peak, [s_pump])[0])
+            L[j, :PRE_MINUTES + 1] = np.concatenate(pts)[:PRE_MINUTES + 1]
+            present[j, t_news:PRE_MINUTES] = rng.random(PRE_MINUTES - t_news) < 0.9
+            present[j, [t_news, t_peak - 1]] = True
+            tt = np.arange(PRE_MINUTES - t_news)
+            vol_f[j, t_news:PRE_MINUTES] *= 8 + 60 * np.exp(-np.abs(tt - (t_peak - t_news)) / 60)
+            vol_f[j, PRE_MINUTES:PRE_MINUTES + n] *= 2 + 10 * np.exp(-4 * x)
+            vol_f[j, PRE_MINUTES + n:] *= 3
+            self.pumps.append({"ticker": self.tickers[a[j]], "session": _iso(self.sessions[d]),
+                               "prior_close": float(prev[j]), "pump": round(float(p), 3),
+                               "open": float(open_[j]), "close": float(close[j])})
+
+        # Intraday halt: no bars for 26 minutes, resumes with a jump that fades by the close.
+        halt_j = None
+        if self.sessions[d] == pd.Timestamp(INTRADAY_HALT_SESSION):
+            ih = self.pos[id(self.intraday_halt)]
+            halt_j = int(np.flatnonzero(a == ih)[0])
+            h0, h1 = (PRE_MINUTES + (pd.Timedelta(f"{t}:00") - pd.Timedelta("09:30:00"))
+                      // pd.Timedelta(minutes=1) for t in INTRADAY_HALT)
+            end = PRE_MINUTES + n
+            ramp = 1 - (np.arange(h1, end + 1) - h1) / (end - h1)
+            L[halt_j, h1:end + 1] += np.log(1.18) * ramp
+            present[halt_j, h0:h1] = False
+            present[halt_j, [h0 - 1, h1]] = True
+            vol_f[halt_j, h1:h1 + 15] *= 6
+
+        # Bars.
+        P = np.exp(L)
+        P[:, PRE_MINUTES] = open_
+        P[:, PRE_MINUTES + n] = close
+        o = P[:, :-1]
+        c = P[:, 1:]
+        wick = (0.6 * rth_sigma)[:, None]
+        hi = np.maximum(o, c) * np.exp(np.abs(rng.standard_normal((k, M))) * wick)
+        lo = np.minimum(o, c) * np.exp(-np.abs(rng.standard_normal((k, M))) * wick)
+        o, c, hi, lo = round_price(o), round_price(c), round_price(hi), round_price(lo)
+        hi = np.maximum(hi, np.maximum(o, c))
+        lo = np.minimum(lo, np.minimum(o, c))
+        vol = np.maximum(np.rint(vol_f), 1).astype(np.int64)
+        tx = np.rint(vol / self.trade_shares[a][:, None] * np.exp(rng.normal(0, 0.3, (k, M))))
+        tx = np.clip(tx, 1, vol).astype(np.int64)
+
+        # Day aggregates (see the module docstring for the definitions).
+        high_d = np.where(present, hi, -np.inf).max(axis=1)
+        low_d = np.where(present, lo, np.inf).min(axis=1)
+        daily = pd.DataFrame({
+            "ticker": self.tickers[a],
+            "volume": np.where(present, vol, 0).sum(axis=1),
+            "open": o[:, PRE_MINUTES],
+            "close": c[:, PRE_MINUTES + n - 1],
+            "high": high_d,
+            "low": low_d,
+            "window_start": np.full(k, self.day_ns[d], dtype=np.int64),
+            "transactions": np.where(present, tx, 0).sum(axis=1),
+        })
+
+        # Book-keeping for the following sessions.
+        for j, std in gap_rows:
+            i = a[j]
+            self.sell_gaps.append({"ticker": self.tickers[i], "session": _iso(self.sessions[d]),
+                                   "open": float(o[j, PRE_MINUTES]), "prior_low": float(prev_low[j]),
+                                   "ewm_std": round(std, 6),
+                                   "kind": "continuation" if self.gap_dir[i, d] < 0 else "reversion"})
+        self.last_close[a] = c[:, PRE_MINUTES + n - 1]
+        self.last_low[a] = low_d
+        self.closes_hist[a, d] = c[:, PRE_MINUTES + n - 1]
+
+        rows_s, rows_m = np.nonzero(present)
+        result = {"n": len(rows_s), "frame": None}
+        if build:
+            ws = self.opens[d] - PRE_MINUTES * NS_PER_MINUTE + np.arange(M, dtype=np.int64) * NS_PER_MINUTE
+            frame = pd.DataFrame({
+                "ticker": self.tickers[a][rows_s],
+                "volume": vol[rows_s, rows_m],
+                "open": o[rows_s, rows_m],
+                "close": c[rows_s, rows_m],
+                "high": hi[rows_s, rows_m],
+                "low": lo[rows_s, rows_m],
+                "window_start": ws[rows_m],
+                "transactions": tx[rows_s, rows_m],
+            })
+            if self.sessions[d] == pd.Timestamp(UNSORTED_SESSION):
+                frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+            result["frame"] = frame
+        return result, daily
+
+    # -- outputs ----------------------------------------------------------------------
+    def manifest_base(self) -> dict:
+        cal_early = [_iso(s) for s, m in zip(self.sessions, self.n_rth) if m < 390]
+        roles: dict[str, list[str]] = {}
+        for r in self.rows:
+            roles.setdefault(r["role"], []).append(r["ticker"])
+        roles = {k: sorted(set(v)) for k, v in roles.items()}
+        names = {"large": "large_cap", "mid": "mid_cap", "small": "small_cap", "penny": "penny",
+                 "etf": "etf", "adr": "adr", "warrant": "warrant", "preferred": "preferred",
+                 "reused": "reused"}
+        return {
+            "version": DEMO_VERSION,
+            "start": DEMO_START,
+            "end": DEMO_END,
+            "calendar": CALENDAR,
+            "sessions": len(self.sessions),
+            "early_closes": cal_early,
+            "tickers": {names[k]: v for k, v in roles.items()},
+            "liquid": sorted(roles["large"] + roles["mid"]),
+            "sub_penny": sorted(r["ticker"] for r in self.rows
+                                if r["role"] == "penny" and r["p0"] < 0.05),
+            "sell_gap_rule": "open < prior session low - close.ewm(span=63).std() "
+                             "of the prior sessions' closes (day aggregates)",
+        }
+
+    def manifest_events(self) -> dict:
+        reused = [r for r in self.rows if r["role"] == "reused"]
+        return {
+            "splits": [
+                {"ticker": self.forward_split["ticker"], "execution_date": FORWARD_SPLIT_DATE,
+                 "split_from": 1, "split_to": 4, "kind": "forward"},
+                {"ticker": self.reverse_split["ticker"], "execution_date": REVERSE_SPLIT_DATE,
+                 "split_from": 10, "split_to": 1, "kind": "reverse"},
+            ],
+            "dividends": [{k: r[k] for k in ("ticker", "ex_dividend_date", "cash_amount")}
+                          for r in sorted(self.dividend_rows,
+                                          key=lambda r: (r["ex_dividend_date"], r["ticker"]))],
+            "delisted": {"ticker": self.delisted["ticker"], "last_session": DELISTED_LAST_SESSION,
+                         "delisted_utc": self._delisted_utc(self.delisted)},
+            "reused_ticker": {
+                "ticker": REUSED_TICKER,
+                "periods": [{"name": r["name"], "composite_figi": r["figi"], "cik": r["cik"],
+                             "first_session": _iso(self.sessions[r["first"]]),
+                             "last_session": _iso(self.sessions[r["last"]]),
+                             "active": r["last"] == len(self.sessions) - 1,
+                             "delisted_utc": self._delisted_utc(r)} for r in reused],
+            },
+            "full_day_halt": {"ticker": self.full_halt["ticker"], "session": FULL_DAY_HALT_SESSION},
+            "intraday_halt": {"ticker": self.intraday_halt["ticker"],
+                              "session": INTRADAY_HALT_SESSION, "start_et": INTRADAY_HALT[0],
+                              "end_et": INTRADAY_HALT[1]},
+            "unsorted_session": UNSORTED_SESSION,
+            "sell_gaps": self.sell_gaps,
+            "penny_pumps": self.pumps,
+        }
+
+    def _delisted_utc(self, r):
+        if r["last"] == len(self.sessions) - 1:
+            return None
+        return _utc_midnight(pd.Timestamp(self.sessions[r["last"]]) + pd.Timedelta(days=1))
+
+    def reference(self) -> dict:
+        tickers, details = [], []
+        for r in self.rows:
+            delisted = self._delisted_utc(r)
+            entry = {
+                "ticker": r["ticker"], "name": r["name"], "market": "stocks", "locale": "us",
+                "primary_exchange": r["exchange"], "type": r["type"], "active": delisted is None,
+                "currency_name": "usd", "cik": r["cik"], "composite_figi": r["figi"],
+                "share_class_figi": r["share_figi"],
+                "last_updated_utc": delisted or LAST_UPDATED,
+            }
+            if delisted:
+                entry["delisted_utc"] = delisted
+            tickers.append(entry)
+            sic_code, sic_desc = _SIC.get(r["role"], _SIC["mid"])
+            detail = {
+                "ticker": r["ticker"], "name": r["name"], "type": r["type"],
+                "active": delisted is None, "list_date": r["list_date"],
+                "primary_exchange": r["exchange"], "composite_figi": r["figi"],
+                "share_class_figi": r["share_figi"], "cik": r["cik"], "currency_name": "usd",
+                "share_class_shares_outstanding": r["shares"],
+                "weighted_shares_outstanding": int(r["shares"] * 0.995),
+                "market_cap": round(r["shares"] * r["p0"], 2),
+            }
+            if sic_code:
+                detail.update(sic_code=sic_code, sic_description=sic_desc)
+            if delisted:
+                detail["delisted_utc"] = delisted
+            details.append(detail)
+        splits = []
+        for info, (frm, to) in ((self.forward_split, (1, 4)), (self.reverse_split, (10, 1))):
+            date = FORWARD_SPLIT_DATE if to > frm else REVERSE_SPLIT_DATE
+            sid = hashlib.sha256(f"{info['ticker']}|{date}|{frm}|{to}".encode()).hexdigest()
+            splits.append({"id": "E" + sid, "ticker": info["ticker"], "execution_date": date,
+                           "split_from": frm, "split_to": to})
+        dividends = sorted(self.dividend_rows, key=lambda r: (r["ticker"], r["ex_dividend_date"]))
+        return {"tickers": tickers, "splits": splits, "dividends": dividends,
+                "ticker_details": details}
