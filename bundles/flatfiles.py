@@ -204,7 +204,7 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
     for col, values in numeric.items():
         if col == "window_start":
             continue
-        flag(np.isnan(values), f"missing or non-numeric {col}")
+        flag(np.isnan(values), f"missing, NaN or non-numeric {col}")
 
     ws, ws_ok = numeric["window_start"]
     flag(~ws_ok, "missing or non-numeric window_start")
