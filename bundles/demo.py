@@ -15,14 +15,16 @@ three of them early closes at 13:00 ET); session opens and closes come from the 
 
 **Universe** (~150 tickers, fictional names except the ETFs):
 
-* 40 large caps and 50 mid caps (``CS``, $10-$800, minute volumes in the thousands; large caps
-  trade every regular-session minute, mid caps 35-85 % of them). About 1.5 % of their days open
-  with a *sell gap*: the open is set below the prior day's low by 1.3-3x the 63-day EWM
-  standard deviation of closes (``close.ewm(span=63).std()`` over the prior sessions' closes),
-  and the rest of the day drifts on (continuation) or back (reversion) at random.
-* 12 small caps (``CS``, $2-$15, illiquid).
-* 25 penny stocks (``CS``, $0.10-$5; three below $0.05 with sub-penny prices such as 0.0034,
-  one around $0.01): 20-60 % of regular-session minutes have a bar; on ~3 % of days a
+* 90 liquid names: 28 large caps and 62 mid caps (``CS``, $10-$800, minute volumes in the
+  thousands; large caps trade every regular-session minute, mid caps 20-50 % of them, which
+  keeps the set at ~3.7 million minute rows). About 1.5 % of their days (after the first 15
+  sessions) open with a *sell gap*: the open is set below the prior day's low by 1.3-3x the
+  63-day EWM standard deviation of closes (``close.ewm(span=63).std()`` over the prior
+  sessions' day-aggregate closes), and the day then drifts on (continuation) or back
+  (reversion) at random, on 4x volume.
+* 20 small caps (``CS``, $2-$15, 8-30 % of minutes).
+* 25 penny stocks (``CS``, $0.10-$5; four below $0.05 with sub-penny prices such as 0.0034,
+  one of them around $0.01): 20-50 % of regular-session minutes have a bar; on ~3 % of days a
   pre-market *pump* (news between 04:00 and 07:20 ET, heavy volume, prices 20-150 % above the
   prior close) that fades during the regular session. One penny stock is halted intraday
   (no bars for 26 minutes) on one day.
@@ -36,12 +38,12 @@ three of them early closes at 13:00 ET); session opens and closes come from the 
   volumes move the other way). ``splits.json`` records them as Polygon does
   (4:1 forward: ``split_from=1, split_to=4``; 1:10 reverse: ``split_from=10, split_to=1``).
 * quarterly cash dividends (``CD``) for 15 large caps and the ETFs; the open drops by the
-  amount on the ex-date.
+  amount on the ex-date (record date = ex-date, as under T+1 settlement).
 * a mid cap delisted in mid-September (``active: false``, ``delisted_utc`` = the day after
   its last session, ``YYYY-MM-DDT00:00:00Z``).
 * a reused ticker: company A trades it until early August (delisted), company B (another
   FIGI, CIK, name and price level) from mid-October. Both are in ``tickers.json``.
-* a mid cap with no bars at all on one session (full-day halt).
+* a mid cap with no bars at all on one session (full-day halt), re-opening with a wide gap.
 * one session's minute file is written with its rows shuffled (real ingest must sort).
 
 **Bars.** Minute bars carry Polygon's columns ``ticker,volume,open,close,high,low,
@@ -49,8 +51,8 @@ window_start,transactions`` with ``window_start`` the bar START in ns since the 
 Regular-session bars start at the open .. close - 1 minute (15:59, or 12:59 on early closes);
 sparse extended-hours bars start 04:00 .. 09:29 ET and at the close .. close + 4 h - 1 minute
 (19:59, or 16:59 on early closes). Each day's prices follow one continuous path (prior close
--> open -> close -> after hours), so every ticker has bars at the first (09:30) and last
-regular-session minute. Prices are positive, rounded to 4 decimals below $1 and 2 decimals
+-> open -> close -> after hours), and every ticker that trades has bars at the first (09:30)
+and the last regular-session minute. Prices are positive, rounded to 4 decimals below $1 and 2 decimals
 above, ``low <= min(open, close) <= max(open, close) <= high``; volumes and transactions are
 positive integers. Minute rows are sorted by ticker, then ``window_start`` (except the
 shuffled session).
@@ -65,12 +67,12 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -125,6 +127,9 @@ _SYLLABLES = ("ab", "ar", "bel", "bra", "cor", "dal", "den", "el", "fal", "gar",
               "wex", "zan", "ver", "tor", "lyn", "cas", "dor", "fen", "gil", "hal", "ix", "jun",
               "kor", "lum", "mon", "nex", "ost", "pry", "rav", "syl", "tern", "vox", "bri",
               "cam", "dex", "fro", "gen", "hex", "tri", "mer", "sto", "plu", "ven", "qua")
+# Real listings the name generator happens to produce: skipped to keep the demo fictional.
+_AVOID = frozenset({"BRDR", "CMCM", "CSTR", "DLTR", "DXTR", "FLTR", "GLBR", "GLDX", "JRVR",
+                    "MRDN", "NXGN", "PLMR", "STKL", "ULTR", "VRDN"})
 _SUFFIXES = {
     "large": ("Corp", "Inc.", "Holdings Inc.", "Group Inc.", "Technologies Inc.", "Industries"),
     "mid": ("Inc.", "Corp", "Systems Inc.", "Brands Inc.", "Energy Corp", "Financial Corp"),
@@ -153,9 +158,11 @@ def generate(root, force: bool = False, progress: bool = True, sessions=None,
     so an interrupted run is redone next time.
 
     ``sessions`` (optional, for spot checks): write the minute and day files of these sessions
-    only (the simulation still runs over the whole period, so their bytes are the same as in a
-    full run), plus the reference files; the manifest and marker are not written.
-    ``workers``: processes that format and compress minute files (default: up to 2).
+    only, plus the reference files; the simulation runs from the start up to the last of them,
+    so their bytes are the same as in a full run. The manifest and marker are not written and
+    the returned manifest only lists events up to that session.
+    ``workers``: processes that format and compress minute files (default: the CPU count, at
+    most 4; 1 writes in this process).
     """
     root = Path(root)
     raw = root / "raw"
@@ -172,12 +179,15 @@ def generate(root, force: bool = False, progress: bool = True, sessions=None,
     manifest = sim.manifest_base()
     n_minute = n_day = 0
     if workers is None:
-        workers = max(1, min(2, os.cpu_count() or 1))
+        workers = max(1, min(4, os.cpu_count() or 1))
     log.info("generating polygon-demo data under %s (%d sessions, %d tickers)",
              root, len(sim.sessions), len(set(sim.tickers)))
-    with _writer_pool(workers) as pool, _progress(progress, len(sim.sessions)) as bar:
+    n_sessions = len(sim.sessions)
+    if only is not None:  # the simulation is sequential: stop after the last requested session
+        n_sessions = int(np.searchsorted(sim.sessions, max(only), side="right")) if only else 0
+    with _writer_pool(workers) as pool, _progress(progress, n_sessions) as bar:
         pending: list[futures.Future] = []
-        for d in range(len(sim.sessions)):
+        for d in range(n_sessions):
             day = sim.sessions[d]
             minute, daily = sim.simulate_day(d, build=only is None or day in only)
             n_minute += minute["n"]
@@ -217,9 +227,15 @@ def _writer_pool(workers):
     if workers <= 1:
         yield None
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    # fork is cheap and safe on Linux (workers only format and compress); elsewhere the
+    # platform default (spawn on macOS and Windows).
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    try:
+        pool = futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    except (OSError, NotImplementedError) as exc:  # e.g. no semaphores in a sandbox
+        log.warning("polygon-demo: no worker processes (%s); writing in this process", exc)
+        yield None
+        return
     try:
         yield pool
     except BaseException:
@@ -305,7 +321,6 @@ class _Simulation:
         self.closes_hist = np.full((S, D), np.nan)
         self.sell_gaps: list[dict] = []
         self.pumps: list[dict] = []
-        self._day_trading: dict[int, np.ndarray] = {}
 
     def _sess(self, day) -> int:
         return self.index[pd.Timestamp(day)]
@@ -314,22 +329,23 @@ class _Simulation:
     def _build_universe(self):
         rng = self.rng
         D = len(self.sessions)
-        used: set[str] = {"SPY", "QQQ", "IWM", REUSED_TICKER}
+        used: set[str] = {"SPY", "QQQ", "IWM", REUSED_TICKER} | set(_AVOID)
         rows: list[dict] = []
+
+        names = np.random.default_rng([SEED, 7])  # own stream: the avoid list moves no prices
 
         def company(role, exchange):
             while True:
-                word = rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES)
-                if rng.random() < 0.3:
-                    word += rng.choice(_SYLLABLES)
+                word = names.choice(_SYLLABLES) + names.choice(_SYLLABLES)
+                if names.random() < 0.3:
+                    word += names.choice(_SYLLABLES)
                 letters = word[0] + "".join(c for c in word[1:] if c not in "aeiou")
-                size = 3 if exchange == "XNYS" else 4
-                if len(letters) < size:
-                    letters = (letters + word[1:])[:size]
-                ticker = letters[:size].upper()
-                if len(ticker) == size and ticker not in used and ticker + "W" not in used:
+                if len(letters) < 4:
+                    letters = (letters + word[1:])[:4]
+                ticker = letters[:4].upper()
+                if len(ticker) == 4 and ticker not in used and ticker + "W" not in used:
                     used.add(ticker)
-                    name = f"{word.capitalize()} {rng.choice(_SUFFIXES[role])}"
+                    name = f"{word.capitalize()} {names.choice(_SUFFIXES[role])}"
                     return ticker, name
 
         def add(role, ptype, exchange, p0, sigma, beta, base_vol, cov, ext, trade_shares,
@@ -355,24 +371,24 @@ class _Simulation:
 
         logu = lambda lo, hi: float(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # noqa: E731
 
-        for i in range(40):
+        for i in range(28):
             ex = "XNYS" if i % 2 else "XNAS"
             add("large", "CS", ex, 560.0 if i == 0 else logu(40, 600), rng.uniform(0.010, 0.022),
                 rng.uniform(0.7, 1.4), logu(3000, 30000), 1.0, 1.0, rng.uniform(60, 150))
-        for i in range(50):
+        for i in range(62):
             ex = "XNYS" if i % 3 == 0 else "XNAS"
-            add("mid", "CS", ex, logu(10, 150), rng.uniform(0.016, 0.032), rng.uniform(0.8, 1.6),
-                logu(800, 6000), rng.uniform(0.35, 0.85), 0.4, rng.uniform(80, 200))
-        for i in range(12):
+            add("mid", "CS", ex, logu(16, 150), rng.uniform(0.016, 0.032), rng.uniform(0.8, 1.6),
+                logu(1000, 8000), rng.uniform(0.2, 0.5), 0.4, rng.uniform(80, 200))
+        for i in range(20):
             add("small", "CS", "XNAS", logu(2, 15), rng.uniform(0.03, 0.05), rng.uniform(0.9, 1.5),
-                logu(300, 2500), rng.uniform(0.12, 0.4), 0.15, rng.uniform(100, 300),
+                logu(300, 2500), rng.uniform(0.08, 0.3), 0.15, rng.uniform(100, 300),
                 shares=int(rng.uniform(20e6, 120e6)))
-        penny_prices = [logu(0.12, 4.5) for _ in range(21)] + [0.0034, 0.0102, 0.021, 0.043]
+        penny_prices = [logu(0.12, 3.0) for _ in range(21)] + [0.0034, 0.0102, 0.021, 0.043]
         penny_prices[1] = 0.30  # the reverse-split name
         for i, p in enumerate(penny_prices):
             ex = "XASE" if i % 3 == 0 else "XNAS"
             add("penny", "CS", ex, p, rng.uniform(0.04, 0.09), rng.uniform(0.2, 0.8),
-                logu(300, 8000) / p, rng.uniform(0.2, 0.6), 0.15, min(max(800 / p, 100), 2e6),
+                logu(300, 8000) / p, rng.uniform(0.2, 0.5), 0.15, min(max(800 / p, 100), 2e6),
                 kappa=0.05, shares=int(rng.uniform(2e6, 40e6)))
         for ticker, name, price, beta, idio, vol, _ in ETF_SPECS:
             add("etf", "ETF", "ARCX", price, idio, beta, vol, 1.0, 2.0, 120, ticker=ticker,
@@ -380,15 +396,16 @@ class _Simulation:
                 list_date={"SPY": "1993-01-29", "QQQ": "1999-03-10", "IWM": "2000-05-26"}[ticker])
         for i in range(3):
             add("adr", "ADRC", "XNYS" if i else "XNAS", logu(15, 90), rng.uniform(0.015, 0.03),
-                rng.uniform(0.6, 1.2), logu(500, 4000), rng.uniform(0.6, 0.9), 0.5,
+                rng.uniform(0.6, 1.2), logu(500, 4000), rng.uniform(0.45, 0.75), 0.5,
                 rng.uniform(100, 250))
         small = [r for r in rows if r["role"] == "small"]
         for i in range(3):
             under = small[i]
-            p = logu(0.08, 0.9)
+            p = logu(0.08, 0.6)
             add("warrant", "WARRANT", under["exchange"], p, rng.uniform(0.06, 0.1), 1.5,
                 logu(100, 1500) / p, rng.uniform(0.05, 0.2), 0.03, 500, ticker=under["ticker"] + "W",
-                name=under["name"].rsplit(" ", 1)[0] + " Warrants", shares=int(rng.uniform(5e6, 2e7)))
+                name=under["name"].rsplit(" ", 1)[0] + " Warrants", kappa=0.05,
+                shares=int(rng.uniform(5e6, 2e7)))
         issuers = [r for r in rows if r["role"] == "large" and r["exchange"] == "XNYS"][:2]
         for under, series in zip(issuers, "AC"):
             add("preferred", "PFD", "XNYS", rng.uniform(19, 25), 0.006, 0.2, logu(100, 600),
@@ -510,6 +527,8 @@ class _Simulation:
         # Daily open and close.
         ratio = self.split_ratio[a, d]
         self.anchor[a] /= ratio
+        self.base_vol[a] *= ratio  # share counts follow the split
+        self.trade_shares[a] *= ratio
         prev = self.last_close[a] / ratio
         prev_low = self.last_low[a] / ratio
         pull = self.kappa[a] * (np.log(prev) - np.log(self.anchor[a]))
@@ -563,11 +582,11 @@ class _Simulation:
         # Presence: extended-hours activity rises into the open and fades after the close.
         t_pre = np.arange(PRE_MINUTES) / PRE_MINUTES
         t_post = np.arange(POST_MINUTES)
-        ext_cov = np.r_[0.02 + 0.38 * t_pre ** 3, np.zeros(n), 0.03 + 0.45 * np.exp(-t_post / 25)]
+        ext_cov = np.r_[0.01 + 0.25 * t_pre ** 3, np.zeros(n), 0.02 + 0.35 * np.exp(-t_post / 20)]
         rth = np.zeros(M, dtype=bool)
         rth[PRE_MINUTES:PRE_MINUTES + n] = True
         cov = np.where(rth[None, :], self.cov[a][:, None], ext_cov[None, :] * self.ext[a][:, None])
-        present = rng.random((k, M)) < np.minimum(cov, 0.97)
+        present = rng.random((k, M)) < np.where(rth[None, :], cov, np.minimum(cov, 0.95))
         present[:, PRE_MINUTES] = True
         present[:, PRE_MINUTES + n - 1] = True
 
@@ -575,8 +594,7 @@ class _Simulation:
         x = np.arange(n) / max(n - 1, 1)
         rth_prof = 0.7 + 2.5 * np.exp(-x * 12) + 1.8 * np.exp(-(1 - x) * 15)
         prof = np.r_[0.04 + 0.25 * t_pre ** 2, rth_prof, 0.05 + 0.3 * np.exp(-t_post / 30)]
-        vol_f = (self.base_vol[a] * vol_mult)[:, None] * prof[None, :] * np.exp(
-            rng.normal(0, 0.5, (k, M)))
+        vol_f = (self.base_vol[a] * vol_mult)[:, None] * prof[None, :]  # x noise below
 
         # Pre-market pumps: news between 04:00 and 07:20, a spike, then a fade from the open.
         for j, p, t_news in pump_rows:
@@ -619,60 +637,65 @@ class _Simulation:
             present[halt_j, [h0 - 1, h1]] = True
             vol_f[halt_j, h1:h1 + 15] *= 6
 
-        # Bars.
+        # Bars, computed only where there is one (rows in ticker, then time order).
+        rows_s, rows_m = np.nonzero(present)
         P = np.exp(L)
         P[:, PRE_MINUTES] = open_
         P[:, PRE_MINUTES + n] = close
-        o = P[:, :-1]
-        c = P[:, 1:]
-        wick = (0.6 * rth_sigma)[:, None]
-        hi = np.maximum(o, c) * np.exp(np.abs(rng.standard_normal((k, M))) * wick)
-        lo = np.minimum(o, c) * np.exp(-np.abs(rng.standard_normal((k, M))) * wick)
+        o, c = P[rows_s, rows_m], P[rows_s, rows_m + 1]
+        nb = len(rows_s)
+        wick = (0.6 * rth_sigma)[rows_s]
+        hi = np.maximum(o, c) * np.exp(np.abs(rng.standard_normal(nb)) * wick)
+        lo = np.minimum(o, c) * np.exp(-np.abs(rng.standard_normal(nb)) * wick)
         o, c, hi, lo = round_price(o), round_price(c), round_price(hi), round_price(lo)
         hi = np.maximum(hi, np.maximum(o, c))
         lo = np.minimum(lo, np.minimum(o, c))
-        vol = np.maximum(np.rint(vol_f), 1).astype(np.int64)
-        tx = np.rint(vol / self.trade_shares[a][:, None] * np.exp(rng.normal(0, 0.3, (k, M))))
+        vol = vol_f[rows_s, rows_m] * np.exp(rng.normal(0, 0.5, nb))
+        vol = np.maximum(np.rint(vol), 1).astype(np.int64)
+        tx = np.rint(vol / self.trade_shares[a][rows_s] * np.exp(rng.normal(0, 0.3, nb)))
         tx = np.clip(tx, 1, vol).astype(np.int64)
 
         # Day aggregates (see the module docstring for the definitions).
-        high_d = np.where(present, hi, -np.inf).max(axis=1)
-        low_d = np.where(present, lo, np.inf).min(axis=1)
+        starts = np.searchsorted(rows_s, np.arange(k))  # every ticker has >= 2 bars
+        cell = rows_s * M + rows_m
+        first_rth = np.searchsorted(cell, np.arange(k) * M + PRE_MINUTES)
+        last_rth = np.searchsorted(cell, np.arange(k) * M + PRE_MINUTES + n - 1)
+        day_close = c[last_rth]
+        low_d = np.minimum.reduceat(lo, starts)
         daily = pd.DataFrame({
             "ticker": self.tickers[a],
-            "volume": np.where(present, vol, 0).sum(axis=1),
-            "open": o[:, PRE_MINUTES],
-            "close": c[:, PRE_MINUTES + n - 1],
-            "high": high_d,
+            "volume": np.add.reduceat(vol, starts),
+            "open": o[first_rth],
+            "close": day_close,
+            "high": np.maximum.reduceat(hi, starts),
             "low": low_d,
             "window_start": np.full(k, self.day_ns[d], dtype=np.int64),
-            "transactions": np.where(present, tx, 0).sum(axis=1),
+            "transactions": np.add.reduceat(tx, starts),
         })
 
         # Book-keeping for the following sessions.
         for j, std in gap_rows:
             i = a[j]
             self.sell_gaps.append({"ticker": self.tickers[i], "session": _iso(self.sessions[d]),
-                                   "open": float(o[j, PRE_MINUTES]), "prior_low": float(prev_low[j]),
+                                   "open": float(open_[j]), "prior_low": float(prev_low[j]),
                                    "ewm_std": round(std, 6),
                                    "kind": "continuation" if self.gap_dir[i, d] < 0 else "reversion"})
-        self.last_close[a] = c[:, PRE_MINUTES + n - 1]
+        self.last_close[a] = day_close
         self.last_low[a] = low_d
-        self.closes_hist[a, d] = c[:, PRE_MINUTES + n - 1]
+        self.closes_hist[a, d] = day_close
 
-        rows_s, rows_m = np.nonzero(present)
-        result = {"n": len(rows_s), "frame": None}
+        result = {"n": nb, "frame": None}
         if build:
             ws = self.opens[d] - PRE_MINUTES * NS_PER_MINUTE + np.arange(M, dtype=np.int64) * NS_PER_MINUTE
             frame = pd.DataFrame({
                 "ticker": self.tickers[a][rows_s],
-                "volume": vol[rows_s, rows_m],
-                "open": o[rows_s, rows_m],
-                "close": c[rows_s, rows_m],
-                "high": hi[rows_s, rows_m],
-                "low": lo[rows_s, rows_m],
+                "volume": vol,
+                "open": o,
+                "close": c,
+                "high": hi,
+                "low": lo,
                 "window_start": ws[rows_m],
-                "transactions": tx[rows_s, rows_m],
+                "transactions": tx,
             })
             if self.sessions[d] == pd.Timestamp(UNSORTED_SESSION):
                 frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
