@@ -28,3 +28,13 @@ def shared_path(*parts):
     if not path.exists():
         pytest.skip(f"real market data not available at {path} (../shared/data is not checked out)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(_private_zipline_root):
+    """The ``polygon-demo`` bundle, generated and ingested once per test session into the
+    private ZIPLINE_ROOT (exactly what ``zipline ingest -b polygon-demo`` does)."""
+    from bundles.polygon import build_bundle
+    from bundles.register import demo_config
+
+    return build_bundle("polygon-demo", demo_config(os.environ), _private_zipline_root)
