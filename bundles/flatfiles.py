@@ -52,11 +52,16 @@ class FlatFileError(ValueError):
 
 @dataclass
 class DayFrame:
-    """One validated day file, sorted by (ticker, window_start)."""
+    """One validated day file, sorted by (ticker, window_start).
+
+    Tickers are integer ``codes`` into the sorted unique ``symbols`` (sorting and grouping
+    ints is far cheaper than strings on a ~1M-row full-market file).
+    """
 
     path: Path
     day: pd.Timestamp
-    ticker: np.ndarray  # object array of str
+    codes: np.ndarray  # int64 index into symbols; sorted
+    symbols: np.ndarray  # object array of str, sorted unique
     window_start: np.ndarray  # int64 ns UTC, bar START
     open: np.ndarray
     high: np.ndarray
@@ -67,7 +72,12 @@ class DayFrame:
     skipped: list = field(default_factory=list)  # messages for dropped bad rows
 
     def __len__(self):
-        return len(self.ticker)
+        return len(self.codes)
+
+    @property
+    def ticker(self) -> np.ndarray:
+        """Ticker of every row (object array)."""
+        return self.symbols[self.codes]
 
 
 def _open_text(path: Path) -> bytes:
@@ -119,8 +129,13 @@ def _parse(path: Path, data: bytes):
     except pa.ArrowException as exc:
         raise FlatFileError(f"{path}: unreadable CSV ({exc})") from None
 
-    tickers = table.column("ticker").to_numpy(zero_copy_only=False)
-    tickers = np.where(pd.isna(tickers), "", tickers).astype(object)
+    encoded = table.column("ticker").combine_chunks().dictionary_encode()
+    dictionary = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(dictionary.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
+    symbols = dictionary[order]
     numeric = {}
     for col in ("volume", "open", "close", "high", "low", "transactions"):
         arr = table.column(col)
@@ -143,7 +158,7 @@ def _parse(path: Path, data: bytes):
         ws = np.array([_exact_int(x) if ok else 0 for x, ok in
                        zip(ws_col.to_numpy(zero_copy_only=False), ws_ok)], dtype="int64")
     numeric["window_start"] = (ws, ws_ok)
-    return {"ticker": tickers}, numeric
+    return codes, symbols, numeric
 
 
 def _exact_int(text: str) -> int:
@@ -185,8 +200,8 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
             f"{path}: missing column(s) {missing}; found {header}; expected Polygon's "
             f"{FLAT_COLUMNS}"
         )
-    frame, numeric = _parse(path, data)
-    n = len(frame["ticker"])
+    codes, symbols, numeric = _parse(path, data)
+    n = len(codes)
     counts = {"rows": n}
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, str] = {}
@@ -197,10 +212,8 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
             reasons[int(i)] = message
         bad[:] |= mask
 
-    tickers = frame["ticker"]
-    uniq, inverse = np.unique(tickers.astype(str), return_inverse=True)
-    uniq_ok = np.fromiter((bool(_VALID_TICKER.match(t)) for t in uniq), bool, len(uniq))
-    flag(~uniq_ok[inverse], "invalid ticker (letters, digits, '.' and '-' only)")
+    symbol_ok = np.fromiter((bool(_VALID_TICKER.match(t)) for t in symbols), bool, len(symbols))
+    flag(~symbol_ok[codes], "invalid ticker (letters, digits, '.' and '-' only)")
     for col, values in numeric.items():
         if col == "window_start":
             continue
@@ -220,7 +233,6 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
             counts["converted_us"] = int(ws_ok.sum())
 
     o, h, l, c, v = (numeric[k] for k in ("open", "high", "low", "close", "volume"))
-    tickers = tickers.astype(object)
     with np.errstate(invalid="ignore"):
         flag(~((o > 0) & (h > 0) & (l > 0) & (c > 0)) & ~bad, "price is NaN, zero or negative")
         flag((h < l) & ~bad, "high < low")
@@ -242,23 +254,23 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         first = int(np.flatnonzero(bad)[0])
         if bad_rows == "raise":
             raise FlatFileError(
-                _bad(path, first + 2, tickers[first], reasons.get(first, "bad row"))
+                _bad(path, first + 2, symbols[codes[first]], reasons.get(first, "bad row"))
                 + f" ({int(bad.sum())} bad row(s) in this file; "
                 "use bad_rows=skip (-x polygon.bad_rows=skip) to drop and report them)"
             )
-        skipped = [_bad(path, i + 2, tickers[i], reasons.get(i, "bad row"))
+        skipped = [_bad(path, i + 2, symbols[codes[i]], reasons.get(i, "bad row"))
                    for i in np.flatnonzero(bad)[:1000]]
         counts["bad_rows"] = int(bad.sum())
         keep = ~bad
-        tickers, ws, o, h, l, c, v = (a[keep] for a in (tickers, ws, o, h, l, c, v))
+        codes, ws, o, h, l, c, v = (a[keep] for a in (codes, ws, o, h, l, c, v))
 
     # Stable sort keeps file order within equal keys, so "last row wins" below is file order.
-    order = np.lexsort((ws, tickers.astype(str)))
-    tickers, ws, o, h, l, c, v = (a[order] for a in (tickers, ws, o, h, l, c, v))
+    order = np.lexsort((ws, codes))
+    codes, ws, o, h, l, c, v = (a[order] for a in (codes, ws, o, h, l, c, v))
     counts["unsorted"] = int(not np.array_equal(order, np.arange(len(order))))
 
     if len(ws):
-        same_next = (tickers[1:] == tickers[:-1]) & (ws[1:] == ws[:-1])
+        same_next = (codes[1:] == codes[:-1]) & (ws[1:] == ws[:-1])
         if same_next.any():
             dup_prev = np.concatenate([same_next, [False]])  # row i duplicated by row i+1
             identical = dup_prev.copy()
@@ -268,6 +280,6 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
             counts["duplicate_rows"] = int(identical.sum())
             counts["conflicting_duplicates"] = int((dup_prev & ~identical).sum())
             keep = ~dup_prev  # keep the last of each run
-            tickers, ws, o, h, l, c, v = (a[keep] for a in (tickers, ws, o, h, l, c, v))
+            codes, ws, o, h, l, c, v = (a[keep] for a in (codes, ws, o, h, l, c, v))
 
-    return DayFrame(path, day, tickers, ws, o, h, l, c, v, counts, skipped)
+    return DayFrame(path, day, codes, symbols, ws, o, h, l, c, v, counts, skipped)

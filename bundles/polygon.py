@@ -279,6 +279,39 @@ def _sigterm_as_exception():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _write_asset_db(asset_db_writer, equities: pd.DataFrame, exchanges: pd.DataFrame):
+    """``AssetDBWriter.write`` for one row per sid, without its per-symbol pandas ``apply``
+    (~5 ms a sid: 35 s for a full market). Builds exactly the frames zipline's own
+    ``_normalize_equities`` would for single-row sids and hands them to ``write_direct``."""
+    from zipline.assets.asset_writer import split_delimited_symbol
+
+    def epoch_ns(col):
+        return pd.DatetimeIndex(equities[col]).asi8
+
+    parts = [split_delimited_symbol(s) for s in equities["symbol"]]
+    mappings = pd.DataFrame({
+        "sid": equities.index.to_numpy(),
+        "symbol": equities["symbol"].str.upper().to_numpy(),
+        "company_symbol": [p[0] for p in parts],
+        "share_class_symbol": [p[1] for p in parts],
+        "start_date": epoch_ns("start_date"),
+        "end_date": epoch_ns("end_date"),
+    })
+    direct = pd.DataFrame({
+        "asset_name": equities["asset_name"],
+        "start_date": epoch_ns("start_date"),
+        "end_date": epoch_ns("end_date"),
+        "first_traded": epoch_ns("first_traded"),
+        "auto_close_date": epoch_ns("auto_close_date"),
+        "exchange": equities["exchange"],
+    }, index=equities.index)
+    # write_direct looks exchanges up by name before it sets their index (a zipline quirk):
+    # index by name and keep the column so both of its code paths work.
+    exchanges = exchanges.set_index(exchanges["exchange"].to_numpy())
+    asset_db_writer.write_direct(equities=direct, equity_symbol_mappings=mappings,
+                                 exchanges=exchanges)
+
+
 class _Columns(dict):
     """Column arrays of one sid, shaped the way ``BcolzDailyBarWriter._write_internal`` reads a
     ctable (``len()`` = rows, ``[name]`` = column)."""
@@ -380,6 +413,15 @@ class _Ingest:
             return self.ref_types.get(ticker) in mt[6:].split(",")
         return ticker in mt
 
+    def _symbol_flags(self, symbols):
+        """Per unique symbol of a file: (in universe, gets minute bars, global ticker id)."""
+        uni = np.fromiter((self.in_universe(t) for t in symbols), bool, len(symbols))
+        mins = np.fromiter((u and self.wants_minutes(t) for t, u in zip(symbols, uni)), bool,
+                           len(symbols))
+        ids = np.fromiter((self.ticker_ids.setdefault(t, len(self.ticker_ids)) for t in symbols),
+                          np.int64, len(symbols))
+        return uni, mins, ids
+
     # -- pass 1 -----------------------------------------------------------------------
     def read_days(self, tmpdir: Path):
         cfg = self.config
@@ -406,24 +448,23 @@ class _Ingest:
             self.report.notes.append(
                 f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
                 f"{not_sessions[0].date()}")
-        missing = [s for s in sessions if s not in minute_files] if source == "minute" else \
-                  [s for s in sessions if s not in day_files]
+        source_files = minute_files if source == "minute" else day_files
+        missing = [s for s in sessions if s not in source_files]
         if missing:
             self.report.notes.append(f"{len(missing)} session(s) have no {source} file, e.g. "
                                      f"{missing[0].date()}: no bars for them")
 
-        rows_first = None
+        self.ticker_ids: dict[str, int] = {}
         self.n_buckets = 1
         self.bucket_files: dict[int, list[Path]] = {}
         daily_parts, ext_parts = [], []
-        work = sorted(set(s for s in sessions if s in minute_files or s in day_files))
-        for day in _Progress(work, "reading day files", self.show):
+        work = sorted(s for s in sessions if s in minute_files or s in day_files)
+        for i, day in enumerate(_Progress(work, "reading day files", self.show)):
             if day in minute_files:
                 frame = read_day_file(minute_files[day], day, "minute", cfg.bad_rows)
                 self._note_frame(frame)
-                if rows_first is None:
-                    rows_first = max(len(frame), 1)
-                    est = rows_first * len(work)
+                if i == 0:
+                    est = max(len(frame), 1) * len(work)
                     self.n_buckets = int(np.clip(np.ceil(est / ROWS_PER_BUCKET), 1, 512))
                 daily, ext = self._split_minute_frame(frame, day, tmpdir)
                 if source == "minute" and daily is not None:
@@ -433,16 +474,17 @@ class _Ingest:
             if source == "day" and day in day_files:
                 frame = read_day_file(day_files[day], day, "day", cfg.bad_rows)
                 self._note_frame(frame)
-                keep = pd.Series(frame.ticker).isin(
-                    [t for t in pd.unique(frame.ticker) if self.in_universe(t)]).to_numpy()
+                uni, _, _ = self._symbol_flags(frame.symbols)
+                keep = uni[frame.codes]
                 daily_parts.append(pd.DataFrame({
-                    "ticker": frame.ticker[keep], "day": day, "open": frame.open[keep],
-                    "high": frame.high[keep], "low": frame.low[keep], "close": frame.close[keep],
-                    "volume": frame.volume[keep]}))
+                    "ticker": frame.symbols[frame.codes[keep]], "day": day,
+                    "open": frame.open[keep], "high": frame.high[keep], "low": frame.low[keep],
+                    "close": frame.close[keep], "volume": frame.volume[keep]}))
             self.report.days_read += 1
         self.daily = (pd.concat(daily_parts, ignore_index=True) if daily_parts else
                       pd.DataFrame(columns=["ticker", "day", "open", "high", "low", "close", "volume"]))
         self.extended = pd.concat(ext_parts, ignore_index=True) if ext_parts else None
+        self.id_tickers = np.array(list(self.ticker_ids), dtype=object)
 
     def _note_frame(self, frame):
         self.report.rows_read += len(frame)
@@ -466,48 +508,52 @@ class _Ingest:
         self.report.afterhours_rows += int(afterhours.sum())
         self.report.other_hours_rows += int((~(regular | premarket | afterhours)).sum())
 
-        uniq = pd.unique(frame.ticker)
-        universe = {t for t in uniq if self.in_universe(t)}
-        self.report.excluded_tickers = max(self.report.excluded_tickers, len(uniq) - len(universe))
-        in_uni = pd.Series(frame.ticker).isin(universe).to_numpy()
-        cols = (frame.ticker, ws, frame.open, frame.high, frame.low, frame.close, frame.volume)
+        uni, mins, ids = self._symbol_flags(frame.symbols)
+        self.report.excluded_tickers = max(self.report.excluded_tickers, int((~uni).sum()))
+        codes = frame.codes
+        in_uni = uni[codes]
+        cols = (codes, ws, frame.open, frame.high, frame.low, frame.close, frame.volume)
 
         def subset(mask):
             return [a[mask] for a in cols]
 
+        def with_tickers(agg):
+            agg["ticker"] = frame.symbols[agg["ticker"]]
+            return pd.DataFrame(agg)
+
         reg = regular & in_uni
         daily = _ohlcv_by_ticker(*subset(reg))
-        daily = pd.DataFrame(daily).assign(day=day) if daily is not None else None
+        daily = with_tickers(daily).assign(day=day) if daily is not None else None
 
         ext = []
         for prefix, mask in (("pm", premarket & in_uni), ("ah", afterhours & in_uni)):
             agg = _ohlcv_by_ticker(*subset(mask), dollar=True)
             if agg is None:
                 continue
-            agg = pd.DataFrame(agg).rename(columns={"close": "last"})
-            agg = agg.set_index("ticker").add_prefix(prefix + "_")
-            ext.append(agg)
-        ext_frame = None
-        if ext:
-            ext_frame = pd.concat(ext, axis=1).reset_index().assign(session=day)
+            agg = with_tickers(agg).rename(columns={"close": "last"})
+            ext.append(agg.set_index("ticker").add_prefix(prefix + "_"))
+        ext_frame = pd.concat(ext, axis=1).reset_index().assign(session=day) if ext else None
 
-        # Regular-session bars of minute tickers -> bucket files for pass 2.
-        minute_set = {t for t in universe if self.wants_minutes(t)}
-        if minute_set:
-            mmask = reg & pd.Series(frame.ticker).isin(minute_set).to_numpy()
-            t, _, o, h, l, c, v = subset(mmask)
-            codes, uniq_t = pd.factorize(t)
-            buckets = np.array([_bucket_of(x, self.n_buckets) for x in uniq_t], np.int64)[codes]
-            table = pa.table({"ticker": pa.array(t, pa.string()), "end_ns": end_label[mmask],
-                              "open": o, "high": h, "low": l, "close": c, "volume": v})
-            for b in np.unique(buckets):
-                sel = np.flatnonzero(buckets == b)
+        # Regular-session bars of minute tickers -> bucket files for pass 2 (ticker as int id).
+        mmask = reg & mins[codes]
+        if mmask.any():
+            c, _, o, h, l, cl, v = subset(mmask)
+            tid = ids[c]
+            bucket_of_symbol = np.array([_bucket_of(t, self.n_buckets) for t in frame.symbols],
+                                        np.int64)
+            buckets = bucket_of_symbol[c]
+            table = pa.table({"tid": tid, "end_ns": end_label[mmask], "open": o, "high": h,
+                              "low": l, "close": cl, "volume": v})
+            order = np.argsort(buckets, kind="stable")
+            starts, lengths = _group_bounds(buckets[order])
+            for st, n in zip(starts, lengths):
+                b = int(buckets[order[st]])
                 path = tmpdir / f"b{b:04d}" / f"{day:%Y%m%d}.arrow"
                 path.parent.mkdir(exist_ok=True)
                 with pa.OSFile(str(path), "wb") as sink, \
                         pa.ipc.new_file(sink, table.schema) as writer:
-                    writer.write_table(table.take(pa.array(sel)))
-                self.bucket_files.setdefault(int(b), []).append(path)
+                    writer.write_table(table.take(pa.array(order[st:st + n])))
+                self.bucket_files.setdefault(b, []).append(path)
         return daily, ext_frame
 
     # -- assets ------------------------------------------------------------------------
@@ -519,76 +565,73 @@ class _Ingest:
                 "no bars to ingest after filtering (check tickers/types options and the date range)")
         ref = self.reference
         first_last = daily.groupby("ticker")["day"].agg(["min", "max"])
-        rows = []
-        self.periods: dict[str, list[tuple[pd.Timestamp, int]]] = {}
-        for ticker in sorted(first_last.index):
-            entries = ref[ref["ticker"] == ticker] if len(ref) else ref
-            if len(entries):
-                # Delisted companies first (by date), the active one last.
-                entries = entries.assign(_k=entries["delisted_date"].fillna(pd.Timestamp.max))
-                entries = entries.sort_values("_k").drop(columns="_k")
+        counts = ref.groupby("ticker").size() if len(ref) else pd.Series(dtype=int)
+        multi = set(counts[counts > 1].index) & set(first_last.index)
+        # Tickers with at most one reference entry: one sid over the whole life.
+        single = first_last.drop(index=list(multi))
+        one_ref = ref[~ref["ticker"].isin(multi)].drop_duplicates("ticker", keep="last")
+        rows = single.rename(columns={"min": "start_date", "max": "end_date"}).join(
+            one_ref.set_index("ticker"), how="left").reset_index(names="ticker")
+        parts = [rows]
+        # Reused tickers: delisted companies first (by date), the active one last; a bar on
+        # day d belongs to the first company whose delisting date is >= d.
+        for ticker in sorted(multi):
+            entries = ref[ref["ticker"] == ticker]
+            entries = entries.assign(_k=entries["delisted_date"].fillna(pd.Timestamp.max))
+            entries = entries.sort_values("_k").drop(columns="_k").reset_index(drop=True)
             days = np.sort(daily.loc[daily["ticker"] == ticker, "day"].unique())
-            if len(entries) <= 1:
-                groups = [(entries.iloc[0] if len(entries) else None, days)]
-            else:
-                bounds = entries["delisted_date"].to_numpy()
-                groups, lo = [], 0
-                for i in range(len(entries)):
-                    last = i == len(entries) - 1
-                    hi = len(days) if last or pd.isna(bounds[i]) else \
-                        int(np.searchsorted(days, bounds[i], side="right"))  # day <= delisted date
-                    if hi > lo:
-                        groups.append((entries.iloc[i], days[lo:hi]))
-                    lo = max(lo, hi)
-            for entry, gdays in groups:
-                rows.append(self._asset_row(ticker, entry, gdays))
-        assets = pd.DataFrame(rows).sort_values(["ticker", "start_date"]).reset_index(drop=True)
+            bounds = entries["delisted_date"].to_numpy()
+            lo = 0
+            for i in range(len(entries)):
+                last = i == len(entries) - 1
+                hi = len(days) if last or pd.isna(bounds[i]) else \
+                    int(np.searchsorted(days, bounds[i], side="right"))
+                if hi > lo:
+                    parts.append(entries.iloc[[i]].assign(start_date=pd.Timestamp(days[lo]),
+                                                          end_date=pd.Timestamp(days[hi - 1])))
+                lo = max(lo, hi)
+        assets = pd.concat(parts, ignore_index=True)
+        assets["symbol"] = assets["ticker"].str.upper()
+        assets["name"] = assets["name"].where(assets["name"].notna(), assets["ticker"])
+        keep = ["ticker", "symbol", "name", "type", "primary_exchange", "composite_figi",
+                "share_class_figi", "cik", "active", "delisted_utc",
+                "share_class_shares_outstanding", "weighted_shares_outstanding", "list_date",
+                "start_date", "end_date"]
+        for c in keep:
+            if c not in assets:
+                assets[c] = None
+        assets = assets[keep].sort_values(["ticker", "start_date"]).reset_index(drop=True)
+        assets = assets.astype({c: object for c in keep if c not in ("start_date", "end_date")})
+        assets = assets.where(assets.notna(), None)
         assets.index.name = "sid"
-        upper = assets.groupby(assets["ticker"].str.upper())["ticker"].nunique()
+        upper = assets.groupby("symbol")["ticker"].nunique()
         clash = upper[upper > 1]
         if len(clash):
             raise ValueError(
                 f"tickers differing only by case map to one zipline symbol: {list(clash.index)}; "
                 "zipline upper-cases symbols")
         self.assets = assets
-        for sid, row in assets.iterrows():
-            self.periods.setdefault(row["ticker"], []).append((row["end_date"], sid))
+        self.sid_of_ticker = {t: sid for sid, t in assets["ticker"].items() if t not in multi}
+        self.periods = {t: [(row.end_date, sid) for sid, row in
+                            assets[assets["ticker"] == t].iterrows()] for t in multi}
 
-    def _asset_row(self, ticker, entry, days):
-        get = (lambda k: entry[k] if entry is not None and k in entry and pd.notna(entry[k]) else None)
-        return {
-            "ticker": ticker,
-            "symbol": ticker.upper(),
-            "name": get("name") or ticker,
-            "type": get("type"),
-            "primary_exchange": get("primary_exchange"),
-            "composite_figi": get("composite_figi"),
-            "share_class_figi": get("share_class_figi"),
-            "cik": get("cik"),
-            "active": get("active"),
-            "delisted_utc": get("delisted_utc"),
-            "share_class_shares_outstanding": get("share_class_shares_outstanding"),
-            "weighted_shares_outstanding": get("weighted_shares_outstanding"),
-            "list_date": get("list_date"),
-            "start_date": pd.Timestamp(days[0]),
-            "end_date": pd.Timestamp(days[-1]),
-        }
-
-    def sids_for(self, ticker: str, days) -> np.ndarray:
-        """The sid that owns ``ticker`` on each of ``days`` (datetime64 array)."""
-        periods = self.periods[ticker]
-        if len(periods) == 1:
-            return np.full(len(days), periods[0][1], dtype=np.int64)
-        ends = np.array([p[0] for p in periods], dtype="datetime64[ns]")
-        idx = np.searchsorted(ends, days, side="left").clip(0, len(periods) - 1)
-        return np.array([p[1] for p in periods], dtype=np.int64)[idx]
+    def map_sids(self, tickers, days) -> np.ndarray:
+        """The sid owning each (ticker, day); -1 for tickers not ingested."""
+        tickers = np.asarray(tickers, dtype=object)
+        sids = pd.Series(tickers).map(self.sid_of_ticker).fillna(-1).to_numpy(np.int64)
+        for ticker, periods in self.periods.items():
+            m = tickers == ticker
+            if m.any():
+                ends = np.array([p[0] for p in periods], dtype="datetime64[ns]")
+                idx = np.searchsorted(ends, np.asarray(days)[m].astype("datetime64[ns]"),
+                                      side="left").clip(0, len(periods) - 1)
+                sids[m] = np.array([p[1] for p in periods], dtype=np.int64)[idx]
+        return sids
 
     # -- writers ----------------------------------------------------------------------
     def write_daily(self, daily_bar_writer):
         d = self.daily
-        d = d.assign(sid=np.zeros(len(d), dtype=np.int64))
-        for ticker, idx in d.groupby("ticker").groups.items():
-            d.loc[idx, "sid"] = self.sids_for(ticker, d.loc[idx, "day"].to_numpy("datetime64[ns]"))
+        d = d.assign(sid=self.map_sids(d["ticker"].to_numpy(), d["day"].to_numpy()))
         over = d["volume"] > UINT32_MAX
         if over.any():
             for _, r in d[over].head(100).iterrows():
@@ -603,7 +646,6 @@ class _Ingest:
                 f"storage (minute bars keep them), e.g. {d.loc[tiny, 'ticker'].iloc[0]}")
         sessions = self.calendar.sessions_in_range(self.start_session, self.end_session)
         d = d.sort_values(["sid", "day"])
-        self.daily_by_sid = d
         daily_bar_writer._write_internal(
             _Progress(list(_dense_daily_columns(d, sessions)), "writing daily bars", self.show),
             None)
@@ -616,22 +658,25 @@ class _Ingest:
         for b in _Progress(sorted(self.bucket_files), "writing minute bars (buckets)", self.show):
             table = pa.concat_tables(
                 pa.ipc.open_file(str(p)).read_all() for p in self.bucket_files[b])
-            tick = table.column("ticker").to_numpy(zero_copy_only=False).astype(object)
+            tid = table.column("tid").to_numpy()
             # Files were appended in day order and are time-sorted within a day, so a stable
-            # sort by ticker leaves each ticker's bars in time order.
-            order = np.argsort(tick, kind="stable")
+            # sort by ticker id leaves each ticker's bars in time order.
+            order = np.argsort(tid, kind="stable")
             cols = {k: table.column(k).to_numpy()[order] for k in
                     ("end_ns", "open", "high", "low", "close", "volume")}
-            tick = tick[order]
+            tid = tid[order]
             del table
-            starts, lengths = _group_bounds(tick)
+            starts, lengths = _group_bounds(tid)
             for s, n in zip(starts, lengths):
-                ticker = tick[s]
+                ticker = self.id_tickers[tid[s]]
                 sl = slice(s, s + n)
                 end_ns = cols["end_ns"][sl]
-                days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert("America/New_York")
-                        .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
-                sids = self.sids_for(ticker, days)
+                if ticker in self.periods:  # reused ticker: split its bars by company
+                    days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert("America/New_York")
+                            .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
+                    sids = self.map_sids(np.full(len(days), ticker, dtype=object), days)
+                else:
+                    sids = np.full(len(end_ns), self.sid_of_ticker[ticker], dtype=np.int64)
                 for sid in np.unique(sids):
                     m = sids == sid
                     self._write_sid(minute_bar_writer, ratios, int(sid), ticker, end_ns[m],
@@ -679,27 +724,20 @@ class _Ingest:
         exchanges = pd.DataFrame({"exchange": sorted(exchange.unique())})
         exchanges["canonical_name"] = exchanges["exchange"]
         exchanges["country_code"] = "US"  # without it every Pipeline fails to find a domain
-        asset_db_writer.write(equities=equities, exchanges=exchanges)
+        _write_asset_db(asset_db_writer, equities, exchanges)
         self.assets["has_minute_bars"] = self.assets.index.isin(list(ratios))
         self.assets["ohlc_ratio"] = pd.Series(ratios, dtype="float64").reindex(self.assets.index)
 
     def write_adjustments(self, adjustment_writer):
-        ticker_of = set(self.periods)
-
         def to_sids(frame, date_col):
-            frame = frame[frame["ticker"].isin(ticker_of)].copy()
-            if frame.empty:
-                frame["sid"] = []
-                return frame
+            frame = frame.copy()
             frame[date_col] = pd.to_datetime(frame[date_col]).dt.normalize()
-            frame["sid"] = 0
-            for ticker, idx in frame.groupby("ticker").groups.items():
-                frame.loc[idx, "sid"] = self.sids_for(
-                    ticker, frame.loc[idx, date_col].to_numpy("datetime64[ns]"))
+            frame["sid"] = self.map_sids(frame["ticker"].to_numpy(), frame[date_col].to_numpy())
+            frame = frame[frame["sid"] >= 0]
             # keep only actions inside the asset's life (adjusting data that exists)
             life = self.assets.loc[frame["sid"], ["start_date", "end_date"]].to_numpy()
-            inside = (frame[date_col].to_numpy() > life[:, 0]) & (frame[date_col].to_numpy() <= life[:, 1])
-            return frame[inside]
+            dates = frame[date_col].to_numpy()
+            return frame[(dates > life[:, 0]) & (dates <= life[:, 1])]
 
         splits = pd.DataFrame(layout.read_reference(self.config.root, "splits"))
         if not splits.empty:
@@ -754,11 +792,8 @@ class _Ingest:
         if ext is None or ext.empty:
             ext = pd.DataFrame(columns=cols)
         else:
-            ext = ext[ext["ticker"].isin(self.periods)].copy()
-            ext["sid"] = 0
-            for ticker, idx in ext.groupby("ticker").groups.items():
-                ext.loc[idx, "sid"] = self.sids_for(
-                    ticker, ext.loc[idx, "session"].to_numpy("datetime64[ns]"))
+            ext = ext.assign(sid=self.map_sids(ext["ticker"].to_numpy(), ext["session"].to_numpy()))
+            ext = ext[ext["sid"] >= 0]
             for c in cols:
                 if c not in ext:
                     ext[c] = np.nan
