@@ -77,5 +77,101 @@ def download_command(start, end, tickers, types, root, no_minute, no_daily, no_r
     click.echo(summary.describe())
 
 
+# ----------------------------------------------------------------------------- analysis
+def _agg_backend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+@main.command("tearsheet")
+@click.argument("perf_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (PNG, CSV, index.html).")
+@click.option("--title", default=None, help="Page title (default: the file name).")
+@click.option("--benchmark", default=None, help="Benchmark returns: a CSV/pickle file, or a "
+              "symbol read from --bundle.")
+@click.option("-b", "--bundle", default=None, help="Bundle for a --benchmark symbol and for "
+              "the gap size of each round trip.")
+@click.option("--exit-time", "exit_times", multiple=True, metavar="HH:MM",
+              help="ET clock of scheduled exit orders (repeatable; default: inferred).")
+@click.option("--no-pyfolio", is_flag=True, help="Skip pyfolio's figures (fast).")
+def tearsheet_command(perf_file, out_dir, title, benchmark, bundle, exit_times, no_pyfolio):
+    """Tear sheet of one zipline run (perf pickle, or a CSV of the perf frame)."""
+    _agg_backend()
+    from pathlib import Path
+
+    from algorithms.analysis import tearsheet as ts
+    from algorithms.analysis.gapstats import daily_gaps
+
+    try:
+        perf = ts.load_perf(perf_file)
+        start, end = ts.daily_returns(perf).index[[0, -1]].tz_localize(None)
+        bench = ts.load_benchmark(benchmark, bundle, start, end) if benchmark else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    gaps = daily_gaps(bundle, start, end) if bundle else None
+    paths = ts.write_tearsheet(perf, out_dir, title=title or Path(perf_file).stem,
+                               benchmark=bench, gaps=gaps, scheduled=list(exit_times) or None,
+                               pyfolio=not no_pyfolio)
+    click.echo(ts.format_stats(ts.perf_stats(ts.daily_returns(perf), bench)).to_string())
+    click.echo(f"wrote {len(paths)} files; open {paths['html']}")
+
+
+@main.command("compare")
+@click.argument("perf_files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("--labels", default=None, help="Comma-separated run labels (default: file names).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+def compare_command(perf_files, labels, out_dir):
+    """Statistics table + cumulative-returns chart of several runs."""
+    _agg_backend()
+    from pathlib import Path
+
+    from algorithms.analysis.compare import unique_labels, write_compare
+    from algorithms.analysis.tearsheet import load_perf
+
+    names = [s.strip() for s in labels.split(",")] if labels else [Path(f).stem for f in perf_files]
+    if len(names) != len(perf_files):
+        raise click.BadParameter(f"{len(names)} labels for {len(perf_files)} files",
+                                 param_hint="--labels")
+    try:
+        perfs = dict(zip(unique_labels(names), [load_perf(f) for f in perf_files]))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    table, paths = write_compare(perfs, out_dir)
+    click.echo(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    click.echo(f"wrote {paths['table']} and {paths['figure']}")
+
+
+@main.command("gaps")
+@click.option("-b", "--bundle", default="polygon", show_default=True)
+@click.option("--start", default=None, help="First gap session (default: the bundle's first).")
+@click.option("--end", default=None, help="Last gap session (default: the bundle's last).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--min-gap", default=0.02, show_default=True,
+              help="|gap| of a gap event (fraction) for the shares table and intraday path.")
+@click.option("--types", default=None, help="Polygon types to keep, e.g. CS,ADRC (default: all).")
+@click.option("--adjust-dividends", is_flag=True, help="Also remove dividend gaps.")
+@click.option("--no-intraday", is_flag=True, help="Skip the minute-bar intraday path.")
+def gaps_command(bundle, start, end, out_dir, min_gap, types, adjust_dividends, no_intraday):
+    """Gap-fill and continuation statistics by gap class and shares class."""
+    _agg_backend()
+    from algorithms.analysis import gapstats
+
+    result = gapstats.study(bundle, start, end, min_gap=min_gap,
+                            types=[t.strip() for t in types.split(",")] if types else None,
+                            adjust_dividends=adjust_dividends, with_path=not no_intraday)
+    paths = gapstats.write_study(result, out_dir,
+                                 title=f"gaps: {bundle} {start or ''}..{end or ''}")
+    fmt = lambda v: f"{v:.3f}"  # noqa: E731
+    click.echo(f"{len(result.events)} ticker-days, by gap class (fill_Nd: filled within N "
+               "sessions, day 1 = the gap day):")
+    click.echo(result.by_gap.to_string(float_format=fmt))
+    click.echo(f"\ngap events (|gap| >= {min_gap:.0%}) by shares class and direction:")
+    click.echo(result.by_shares.to_string(float_format=fmt))
+    click.echo(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

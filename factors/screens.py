@@ -1,0 +1,191 @@
+"""One Pipeline per gap strategy: the daily screen and the inputs the intraday logic needs.
+
+Every column is known before the open of the row's session (data through the previous
+session). The gap itself -- today's open or pre-market price against these columns -- is
+evaluated in the algorithm with :mod:`factors.gap`'s plain functions.
+
+=========================  ==============================================================
+pipeline                   intraday use of the columns
+=========================  ==============================================================
+sell_gap_pipeline          short if ``open < prior_low - std`` and ``open < mavg``
+                           (QuantRocket sell-gap; top 10 by ``std``)
+buy_gap_pipeline           buy if ``open < prior_low - std`` (the 2020 buy-on-gap run whose
+                           failure motivated sell-gap)
+microcap_short_pipeline    short penny gap-ups: ``gap_zscore(open, prior_close, sigma)``
+                           large and price above ``ema20``
+gap_and_go_pipeline        research: ``gap_class(gap_percent(open, prior_close))`` by
+                           ``shares_class``, ``avg_range`` and ``relative_volume``
+=========================  ==============================================================
+"""
+from __future__ import annotations
+
+from zipline.pipeline import Pipeline
+from zipline.pipeline.data import EquityPricing
+from zipline.pipeline.factors import AverageDollarVolume, SimpleMovingAverage
+
+from .gap import (
+    AboveMovingAverage,
+    AverageRange,
+    DailyReturnsStdDev,
+    ExponentialMovingAverage,
+    RelativeVolume,
+    SharesOutstandingClass,
+    liquid_stocks,
+    price_std,
+)
+from .reference import CommonStock, SharesOutstanding
+
+__all__ = ["sell_gap_pipeline", "buy_gap_pipeline", "microcap_short_pipeline",
+           "gap_and_go_pipeline"]
+
+
+def _check_band(min_price, max_price):
+    for name, value in (("min_price", min_price), ("max_price", max_price)):
+        if value is not None and not value >= 0:
+            raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
+    if min_price is not None and max_price is not None and not min_price < max_price:
+        raise ValueError(f"min_price ({min_price}) must be below max_price ({max_price})")
+
+
+def _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
+                       mavg_window, std_window, std_decay):
+    _check_band(min_price, max_price)
+    close = EquityPricing.close.latest
+    mavg = SimpleMovingAverage(inputs=[EquityPricing.close], window_length=mavg_window)
+    screen = CommonStock() & liquid_stocks(window_length=liquidity_window,
+                                           rank_within=rank_within)
+    if min_price is not None:
+        screen &= close > min_price
+    if max_price is not None:
+        screen &= close < max_price
+    if above_mavg:
+        screen &= AboveMovingAverage(window_length=mavg_window)
+    return Pipeline(
+        columns={
+            "prior_low": EquityPricing.low.latest,
+            "std": price_std(window_length=std_window, decay_rate=std_decay),
+            "mavg": mavg,
+            "close": close,
+        },
+        screen=screen,
+    )
+
+
+def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000.0,
+                      above_mavg=True, liquidity_window=30, mavg_window=20, std_window=63,
+                      std_decay=0.99):
+    """QuantRocket's sell-on-gap screen.
+
+    Columns
+    -------
+    prior_low : low of the previous session (unadjusted, as traded)
+    std : zipline ``ExponentialWeightedMovingStdDev(inputs=[close], window_length=63,
+          decay_rate=0.99)`` -- std of adjusted closing prices, in dollars
+    mavg : ``SimpleMovingAverage(inputs=[close], window_length=20)``
+    close : previous close
+
+    Screen
+    ------
+    ``CommonStock()`` & top decile of 30-day average dollar volume (ranked inside common
+    stock by default, see :func:`factors.gap.liquid_stocks`) & ``min_price < close <
+    max_price`` (10 < close < 2000) & close above ``mavg`` (QuantRocket's "limit to stocks
+    that closed above their 20-day moving average"; ``above_mavg=False`` drops it).
+    """
+    return _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
+                              mavg_window, std_window, std_decay)
+
+
+def buy_gap_pipeline(rank_within="all_assets", min_price=None, max_price=None, above_mavg=True,
+                     liquidity_window=30, mavg_window=20, std_window=63, std_decay=0.99):
+    """The 2020 published buy-on-gap screen (QuantRocket blog "buy or sell down gaps").
+
+    Same columns as :func:`sell_gap_pipeline`. Screen: ``CommonStock()`` & top decile of
+    30-day dollar volume ranked across **all** assets (as published) & close above the
+    20-day average; no price band unless ``min_price``/``max_price`` are given. The algorithm
+    buys ``open < prior_low - std`` at the open and exits at the close.
+    """
+    return _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
+                              mavg_window, std_window, std_decay)
+
+
+def microcap_short_pipeline(min_price=0.10, max_price=5.00, sigma_window=100, ema_span=20,
+                            ema_window=60, adv_window=20):
+    """Penny-stock gap-up short: inputs for ``gap_zscore`` and the EMA trend test.
+
+    Columns
+    -------
+    prior_close : previous close
+    sigma : :class:`~factors.gap.DailyReturnsStdDev` -- population std of the 99 daily
+            close-to-close returns of the last 100 sessions
+    ema20 : :class:`~factors.gap.ExponentialMovingAverage` of closes, span 20 over 60
+            sessions (NaN-aware)
+    prior_high, prior_volume : previous session's high and volume
+    adv : ``AverageDollarVolume(window_length=20)`` -- capacity / borrow sizing
+    shares_outstanding : Polygon snapshot (not float, not point in time)
+
+    Screen
+    ------
+    ``CommonStock()`` & ``min_price < close <= max_price`` (0.10 < close <= 5.00) & sigma
+    known (at least two returns).
+    """
+    _check_band(min_price, max_price)
+    close = EquityPricing.close.latest
+    sigma = DailyReturnsStdDev(window_length=sigma_window)
+    ema = ExponentialMovingAverage.from_span(span=ema_span, window_length=ema_window)
+    screen = CommonStock() & (close > min_price) & (close <= max_price) & sigma.notnull()
+    return Pipeline(
+        columns={
+            "prior_close": close,
+            "sigma": sigma,
+            "ema20": ema,
+            "prior_high": EquityPricing.high.latest,
+            "prior_volume": EquityPricing.volume.latest,
+            "adv": AverageDollarVolume(window_length=adv_window),
+            "shares_outstanding": SharesOutstanding(),
+        },
+        screen=screen,
+    )
+
+
+def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20):
+    """Gap & Go / gap-and-float research terms.
+
+    Columns
+    -------
+    prior_close, prior_high : previous session's close and high
+    avg_range : :class:`~factors.gap.AverageRange` -- mean of (high - low) / close, 20 days
+    avg_volume : ``SimpleMovingAverage(inputs=[volume], window_length=20)`` (for today's
+                 relative volume: today's volume / avg_volume)
+    relative_volume : :class:`~factors.gap.RelativeVolume` -- last volume / its 20-day mean
+    adv : ``AverageDollarVolume(window_length=20)``
+    above_sma20 : :class:`~factors.gap.AboveMovingAverage` (20)
+    shares_outstanding : Polygon snapshot (shares outstanding, not the float)
+    shares_class : :class:`~factors.gap.SharesOutstandingClass` code (0 micro .. 4
+                   institutional, -1 unknown)
+
+    Screen
+    ------
+    ``CommonStock()`` & close >= ``min_price`` (1.0) [& close <= ``max_price``].
+    """
+    _check_band(min_price, max_price)
+    close = EquityPricing.close.latest
+    screen = CommonStock() & close.notnull()
+    if min_price is not None:
+        screen &= close >= min_price
+    if max_price is not None:
+        screen &= close <= max_price
+    return Pipeline(
+        columns={
+            "prior_close": close,
+            "prior_high": EquityPricing.high.latest,
+            "avg_range": AverageRange(window_length=window_length),
+            "avg_volume": SimpleMovingAverage(inputs=[EquityPricing.volume],
+                                              window_length=window_length),
+            "relative_volume": RelativeVolume(window_length=window_length),
+            "adv": AverageDollarVolume(window_length=window_length),
+            "above_sma20": AboveMovingAverage(window_length=window_length),
+            "shares_outstanding": SharesOutstanding(),
+            "shares_class": SharesOutstandingClass(),
+        },
+        screen=screen,
+    )

@@ -1,0 +1,403 @@
+"""Every gapline algorithm on the ``polygon-demo`` bundle: stored baselines, invariants, the
+independent pandas re-implementations (tests/vectorized.py), the cost accounting and the
+``zipline run`` command line.
+
+The bundle is built once per test session (tests/demo_fixture.py; set
+``GAPLINE_TEST_DEMO_ROOT`` to reuse an ingested one). Each standard run
+(:data:`algorithms.baseline.STANDARD_RUNS`) is simulated once and shared by the tests.
+
+Regenerate the baselines after an intended change (or a new demo generator) with
+``GAPLINE_UPDATE_BASELINES=1 pytest tests/test_algorithms.py`` (or ``gapline baseline update``
+-> :func:`algorithms.baseline.update_all`) and review the diff of ``tests/expected/*.csv``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from algorithms import baseline
+from algorithms.costs import GaplineCommission, make_config
+from algorithms.extended_hours import ExtendedHours, LookAheadError
+from algorithms.runner import run, trades
+from tests import vectorized as V
+from tests.demo_fixture import demo_bundle, demo_raw_root  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = REPO / "tests" / "expected"
+ET = "America/New_York"
+
+#: the earliest fill (ET clock) each algorithm may have: the bar after its signal bar
+FIRST_FILL = {"sell_gap": "09:41", "buy_gap": "09:32", "microcap_short": "09:32",
+              "gap_and_go": "09:32"}
+
+_PERF: dict = {}
+
+
+@pytest.fixture(scope="module")
+def env(demo_bundle):  # noqa: F811
+    return dict(os.environ, ZIPLINE_ROOT=str(demo_bundle))
+
+
+@pytest.fixture(scope="module")
+def ingestion(demo_bundle):  # noqa: F811
+    folder = Path(demo_bundle) / "data" / "polygon-demo"
+    return max(p for p in folder.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def manifest(demo_bundle):  # noqa: F811
+    return json.loads((demo_raw_root(demo_bundle) / "raw" / "demo_manifest.json").read_text())
+
+
+def _quiet_run(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def standard(name, env):
+    """The perf frame of a standard run (simulated once per session)."""
+    if name not in _PERF:
+        module, start, end, kwargs = baseline.STANDARD_RUNS[name]
+        _PERF[name] = _quiet_run(module, start, end, capital_base=baseline.STANDARD_CAPITAL,
+                                 environ=env, **kwargs)
+    return _PERF[name]
+
+
+# ----------------------------------------------------------------------------- baselines
+@pytest.mark.parametrize("name", list(baseline.STANDARD_RUNS))
+def test_matches_baseline(name, env):
+    perf = standard(name, env)
+    if os.environ.get("GAPLINE_UPDATE_BASELINES"):
+        baseline.update(name, perf, EXPECTED)
+    result = baseline.compare(name, perf, EXPECTED)
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("name", list(baseline.STANDARD_RUNS))
+def test_invariants(name, env):
+    """No fill before the bar after the signal bar; whole shares; prices inside the bar's
+    range widened by the cost model; flat or nearly flat at the close on most days."""
+    perf = standard(name, env)
+    module = baseline.STANDARD_RUNS[name][0]
+    tr = trades(perf)
+    if tr.empty:
+        return
+    clock = tr["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    assert (clock >= FIRST_FILL[module]).all(), tr[clock < FIRST_FILL[module]]
+    assert (tr["amount"] != 0).all() and (tr["amount"] == tr["amount"].round()).all()
+    assert np.isfinite(tr["price"]).all() and (tr["price"] > 0).all()
+    assert np.isfinite(perf["portfolio_value"]).all()
+
+
+def test_comparison_reports_readable_table(tmp_path, env):
+    perf = standard("sell_gap", env)
+    baseline.update("x", perf, tmp_path)
+    assert baseline.compare("x", perf, tmp_path).ok
+    summary = baseline.summarize(perf)
+    summary.iloc[2, summary.columns.get_loc("pnl")] += 5.0
+    summary.iloc[3, summary.columns.get_loc("transactions")] += 1
+    result = baseline.compare("x", summary, tmp_path)
+    assert not result.ok
+    text = str(result)
+    assert "differs from its baseline" in text and "pnl" in text and "transactions" in text
+    assert str(summary.index[2].date()) in text
+    with pytest.raises(AssertionError, match="differs"):
+        baseline.compare("x", summary, tmp_path, raise_on_diff=True)
+
+
+# ----------------------------------------------------------------------------- what trades
+def test_sell_gap_trades_demo_sell_gaps(env, manifest):
+    """Every sell-gap short is a planted demo sell gap, entered 09:41 and covered 15:56."""
+    tr = trades(standard("sell_gap", env))
+    gaps = {(g["session"], g["ticker"]) for g in manifest["sell_gaps"]}
+    shorts = tr[tr["amount"] < 0]
+    assert len(shorts) > 0
+    for row in shorts.itertuples():
+        assert (str(row.session.date()), row.symbol) in gaps
+    # 15:56, or 12:56 on early closes
+    assert set(tr["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")) <= {"09:41", "15:56", "12:56"}
+    # $50,000 each at the 09:40 price
+    assert (shorts["amount"] * shorts["price"]).abs().between(49_000, 50_100).all()
+
+
+def test_microcap_shorts_demo_pumps(env, manifest):
+    tr = trades(standard("microcap_short", env))
+    entries = tr[(tr["amount"] < 0)].groupby(["session", "symbol"]).size()
+    pumps = {(p["session"], p["ticker"]) for p in manifest["penny_pumps"]}
+    assert len(entries) > 0
+    assert all((str(s.date()), t) in pumps for s, t in entries.index)
+
+
+def test_buy_gap_variants(env):
+    orig, rev = trades(standard("buy_gap", env)), trades(standard("buy_gap_revised", env))
+    buys = orig[orig.amount > 0]["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    # the 09:32 bar, or the next bar with a trade (mid caps skip minutes)
+    assert len(buys) > 0 and buys.between("09:32", "09:35").all() and (buys == "09:32").any()
+    # sells happen on the closing bar (13:00 on early closes)
+    sells = orig[orig.amount < 0]["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    assert sells.isin(["16:00", "13:00"]).all()
+    # the revised rule (open above the 20-day mean) picks other names, never the same
+    assert not set(zip(orig.session, orig.symbol)) & set(zip(rev.session, rev.symbol))
+
+
+def test_gap_and_go_exits(env):
+    perf = standard("gap_and_go_loose", env)
+    tr = trades(perf)
+    assert len(tr[tr.amount > 0]) > 0
+    buys = pd.DataFrame([o for day in perf["orders"] for o in day if o["amount"] > 0])
+    created = pd.to_datetime(buys["created"], utc=True).dt.tz_convert(ET).dt.strftime("%H:%M")
+    assert created.between("09:31", "11:00").all()  # entries signalled by 11:00
+    assert perf["watch"].fillna(0).sum() > 0
+    sells = tr[tr.amount < 0]["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    assert (sells >= "15:46").any()   # the 15:45 flattening
+    assert baseline.summarize(perf)["positions"].iloc[-1] == 0
+
+
+def test_gap_and_go_intraday_exits(env):
+    """A stop at 99.5% of VWAP and a 1% target make the intraday exits fire; every name
+    is sold once, before 15:45 when an exit fired, and never re-entered the same day."""
+    module, start, end, kwargs = baseline.STANDARD_RUNS["gap_and_go_loose"]
+    perf = _quiet_run(module, start, end, environ=env,
+                      **dict(kwargs, vwap_stop=0.995, target_pct=0.01))
+    tr = trades(perf)
+    tr["clock"] = tr["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    sells = tr[tr.amount < 0]
+    assert (sells["clock"] < "15:45").any()
+    per_name = tr.groupby(["session", "symbol"])
+    assert (per_name["amount"].sum() == 0).all()  # flat by the close
+    first_sell = sells.groupby(["session", "symbol"])["dt"].min()
+    last_buy = tr[tr.amount > 0].groupby(["session", "symbol"])["dt"].max()
+    assert (last_buy.reindex(first_sell.index) <= first_sell).all()
+
+
+# ----------------------------------------------------------------------------- independent proof
+def _compare_with_vectorized(perf, fills, daily):
+    z = trades(perf)[["dt", "sid", "amount", "price"]].sort_values(["dt", "sid", "amount"])
+    v = fills[["dt", "sid", "amount", "price"]].sort_values(["dt", "sid", "amount"])
+    z, v = z.reset_index(drop=True), v.reset_index(drop=True)
+    assert len(z) == len(v), (len(z), len(v))
+    assert (z["dt"].to_numpy() == v["dt"].to_numpy()).all()
+    assert (z["sid"].to_numpy() == v["sid"].to_numpy()).all()
+    assert (z["amount"].to_numpy() == v["amount"].to_numpy()).all()
+    np.testing.assert_allclose(z["price"], v["price"], rtol=1e-12)
+    got = baseline.summarize(perf)
+    daily.index = got.index
+    np.testing.assert_allclose(got["returns"], daily["returns"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["pnl"], daily["pnl"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(got["portfolio_value"], daily["portfolio_value"], rtol=1e-12)
+    assert (got["positions"].to_numpy() == daily["positions"].to_numpy()).all()
+    assert (got["transactions"].to_numpy() == daily["transactions"].to_numpy()).all()
+
+
+@pytest.fixture(scope="module")
+def vbundle(ingestion):
+    return V.Bundle.open(ingestion)
+
+
+def test_sell_gap_matches_vectorized(env, vbundle):
+    _, start, end, _ = baseline.STANDARD_RUNS["sell_gap"]
+    fills, daily = V.sell_gap(vbundle, start, end)
+    _compare_with_vectorized(standard("sell_gap", env), fills, daily)
+    assert len(fills) > 0
+
+
+def test_sell_gap_matches_vectorized_with_fees(env, vbundle):
+    """Same, with per-share/SEC/TAF fees on top of the published slippage: daily pnl must
+    equal the vectorised pnl less the hand-computed fees of its fills."""
+    _, start, end, _ = baseline.STANDARD_RUNS["sell_gap"]
+    fees = dict(ecn_fee_per_share=0.003, sec_fee_rate=27.80e-6, taf_per_share=0.000166,
+                taf_max_per_trade=8.30)
+    perf = _quiet_run("sell_gap", start, end, environ=env, costs="published",
+                      cost_overrides=fees)
+    fills, daily = V.sell_gap(vbundle, start, end)
+    model = GaplineCommission(**fees)
+    fills["fee"] = [model.fee(a, p) for a, p in zip(fills["amount"], fills["price"])]
+    session = fills["dt"].dt.tz_convert(ET).dt.tz_localize(None).dt.normalize()
+    fee_by_day = fills.groupby(session)["fee"].sum().reindex(daily.index, fill_value=0.0)
+    assert fee_by_day.sum() > 0
+    got = baseline.summarize(perf)
+    np.testing.assert_allclose(got["pnl"].to_numpy(), (daily["pnl"] - fee_by_day).to_numpy(),
+                               rtol=1e-9, atol=1e-6)
+    assert (got["transactions"].to_numpy() == daily["transactions"].to_numpy()).all()
+
+
+def test_microcap_matches_vectorized(env, vbundle):
+    _, start, end, _ = baseline.STANDARD_RUNS["microcap_short"]
+    fills, daily = V.microcap_short(vbundle, start, end)
+    _compare_with_vectorized(standard("microcap_short", env), fills, daily)
+    assert (fills["amount"] < 0).any()
+
+
+def test_microcap_matches_vectorized_with_stops(env, vbundle):
+    """A tight stop (2%) so that stops fire: still the same fills, bar for bar."""
+    start, end = "2024-12-02", "2024-12-13"
+    perf = _quiet_run("microcap_short", start, end, environ=env, costs="published",
+                      stop_pct=0.02)
+    fills, daily = V.microcap_short(vbundle, start, end, stop_pct=0.02)
+    _compare_with_vectorized(perf, fills, daily)
+    # stops fired: buy-to-cover orders placed before the noon cover
+    buys = pd.DataFrame([o for day in perf["orders"] for o in day if o["amount"] > 0])
+    created = pd.to_datetime(buys["created"], utc=True).dt.tz_convert(ET).dt.strftime("%H:%M")
+    assert (created < "12:00").any()
+
+
+def test_microcap_matches_vectorized_around_a_halt(env, vbundle, manifest):
+    """August (20-session sigma, the demo is too young for 100): sub-penny pumps, sparse
+    penny bars and a penny stock halted for 26 minutes on one day."""
+    halt = manifest["intraday_halt"]
+    day = pd.Timestamp(halt["session"])
+    start = (day - pd.Timedelta(days=3)).strftime("%Y-%m-%d")
+    end = (day + pd.Timedelta(days=3)).strftime("%Y-%m-%d")
+    perf = _quiet_run("microcap_short", start, end, environ=env, sigma_window=20,
+                      ema_window=30)
+    fills, daily = V.microcap_short(vbundle, start, end, sigma_window=20, ema_window=30)
+    _compare_with_vectorized(perf, fills, daily)
+    tr = trades(perf)
+    clock = tr["dt"].dt.tz_convert(ET).dt.strftime("%H:%M")
+    halted = (tr["symbol"] == halt["ticker"]) & (tr["session"] == day) & \
+        clock.between(halt["start_et"], halt["end_et"], inclusive="right")
+    assert not halted.any()
+
+
+def test_delisting_and_full_day_halt(env, manifest):
+    """gap_and_go (loose rules) across the delisting and the full-day halt of two mid caps:
+    the run completes and never trades them when they cannot trade."""
+    delisted, halt = manifest["delisted"], manifest["full_day_halt"]
+    perf = _quiet_run("gap_and_go", "2024-09-03", "2024-09-30", environ=env,
+                      **{k: v for k, v in baseline.STANDARD_RUNS["gap_and_go_loose"][3].items()
+                         if k != "costs"})
+    tr = trades(perf)
+    assert not ((tr["symbol"] == delisted["ticker"])
+                & (tr["session"] > pd.Timestamp(delisted["last_session"]))).any()
+    assert not ((tr["symbol"] == halt["ticker"])
+                & (tr["session"] == pd.Timestamp(halt["session"]))).any()
+    assert len(perf) == len(pd.bdate_range("2024-09-03", "2024-09-30")) - 0
+
+
+# ----------------------------------------------------------------------------- costs in a run
+def test_realistic_costs_are_booked(env):
+    """sell_gap under ``realistic``: each day's pnl = trading P&L - fees (hand formula) -
+    borrow fees (one day's fee on the shorted notional, 0.1 bps)."""
+    perf = standard("sell_gap_realistic", env)
+    tr = trades(perf)
+    cfg = make_config("realistic")
+    model = GaplineCommission.from_config(cfg)
+    tr["cash"] = -tr["amount"] * tr["price"]
+    tr["fee"] = [model.fee(a, p) for a, p in zip(tr["amount"], tr["price"])]
+    by_day = tr.groupby("session")[["cash", "fee"]].sum()
+    got = baseline.summarize(perf)
+    borrow = perf["borrow_fee"].fillna(0.0).to_numpy()
+    expected = by_day.reindex(got.index, fill_value=0.0)
+    np.testing.assert_allclose(got["pnl"].to_numpy(),
+                               (expected["cash"] - expected["fee"]).to_numpy() - borrow,
+                               rtol=1e-9, atol=1e-6)
+    shorts = tr[tr.amount < 0].groupby("session").apply(
+        lambda g: (g.amount.abs() * g.price).sum(), include_groups=False)
+    np.testing.assert_allclose(perf["borrow_fee"].to_numpy()[got.index.isin(shorts.index)],
+                               shorts.to_numpy() * cfg.borrow_bps_per_day / 1e4, rtol=1e-9)
+    # realistic costs cost money compared with the published ones
+    assert got["pnl"].sum() < baseline.summarize(standard("sell_gap", env))["pnl"].sum()
+
+
+def test_ssr_reject_mode(env, vbundle):
+    """``ssr_mode="reject"``: exactly the shorts whose stock already traded 10% below the
+    prior close by 09:40 (or did so the session before) are skipped; the others trade."""
+    _, start, end, kwargs = baseline.STANDARD_RUNS["sell_gap_realistic"]
+    waited = trades(standard("sell_gap_realistic", env)).query("amount < 0")
+    perf = _quiet_run("sell_gap", start, end, environ=env, costs="realistic",
+                      cost_overrides={"ssr_mode": "reject"})
+    rejected_run = trades(perf).query("amount < 0")
+    expected = set()
+    for row in waited.itertuples():
+        i = vbundle.sessions.get_loc(row.session)
+        closes = vbundle.daily["close"][row.sid].iloc[i - 2:i].to_numpy()  # D-2, D-1
+        lows = vbundle.daily["low"][row.sid].iloc[i - 1:i].to_numpy()       # D-1
+        bars = vbundle.minutes(row.session, [row.sid])
+        low_by_0940 = np.nanmin(bars.low[:10, 0])
+        ssr = low_by_0940 <= 0.9 * closes[-1] or lows[-1] <= 0.9 * closes[0]
+        if not ssr:
+            expected.add((row.session, row.symbol))
+    assert set(zip(rejected_run.session, rejected_run.symbol)) == expected
+    assert len(expected) < len(waited)  # the demo's sell gaps do trigger SSR
+
+
+def test_realistic_microcap_pays_htb_borrow(env):
+    perf = standard("microcap_short_realistic", env)
+    assert perf["borrow_fee"].sum() > 0
+    tr = trades(perf)
+    # penny names are hard to borrow (< $5): 25 bps a day on at least the first short fill
+    pennies = tr[(tr.amount < 0) & (tr.price < 5.0)]
+    first = pennies.groupby("session").apply(
+        lambda g: (g.amount.abs() * g.price).max(), include_groups=False)
+    assert len(first) > 0
+    fees = perf["borrow_fee"].copy()
+    fees.index = baseline.summarize(perf).index
+    assert (fees.reindex(first.index) >= first * 25e-4 * 0.999).all()
+
+
+# ----------------------------------------------------------------------------- look-ahead guard
+def test_extended_hours_refuses_premarket_before_open(ingestion):
+    eh = ExtendedHours(ingestion)
+    session = pd.Timestamp("2024-10-03")
+    sids = [0, 1, 2]
+    with pytest.raises(LookAheadError, match="not known before"):
+        eh.premarket(session, sids, pd.Timestamp("2024-10-03 09:29", tz=ET))
+    with pytest.raises(LookAheadError):
+        eh.premarket(session, sids, None)
+    rows = eh.premarket(session, sids, pd.Timestamp("2024-10-03 09:30", tz=ET))
+    assert list(rows.index) == sids and {"last", "high", "volume", "dollar_volume"} <= set(rows)
+    # the day before is readable from the morning on; after-hours only after 20:00
+    eh.premarket(pd.Timestamp("2024-10-02"), sids, pd.Timestamp("2024-10-03 08:00", tz=ET))
+    with pytest.raises(LookAheadError):
+        eh.afterhours(session, sids, pd.Timestamp("2024-10-03 19:59", tz=ET))
+    eh.afterhours(session, sids, pd.Timestamp("2024-10-03 20:00", tz=ET))
+
+
+def test_runner_validates_parameters(env):
+    with pytest.raises(TypeError, match="unknown parameter"):
+        run("sell_gap", "2024-10-01", "2024-10-02", environ=env, top_m=3)
+    with pytest.raises(ValueError, match="unknown cost preset"):
+        _quiet_run("sell_gap", "2024-10-01", "2024-10-02", environ=env, costs="cheap")
+
+
+def test_parameter_override_changes_the_run(env):
+    _, start, end, _ = baseline.STANDARD_RUNS["sell_gap"]
+    perf = _quiet_run("sell_gap", start, end, environ=env, position_value=10_000.0, top_n=1)
+    shorts = trades(perf).query("amount < 0")
+    notional = (shorts["amount"] * shorts["price"]).abs()  # sized at 09:40, filled at 09:41
+    assert notional.between(9_500, 10_500).all()
+    assert shorts.groupby("session").size().max() == 1
+
+
+# ----------------------------------------------------------------------------- command line
+def test_zipline_cli_runs_the_file(env, tmp_path):
+    """``zipline run -f algorithms/sell_gap.py`` on the first session the standard run
+    traded, with ``-x costs=realistic -x top_n=1``: the same name trades, fees are charged."""
+    first = trades(standard("sell_gap", env)).iloc[0]
+    day = first["session"].strftime("%Y-%m-%d")
+    out = tmp_path / "perf.pickle"
+    cmd = [str(Path(sys.executable).parent / "zipline"), "-e", str(REPO / "extension.py"),
+           "-x", "costs=realistic", "-x", "top_n=1", "run", "-f",
+           str(REPO / "algorithms" / "sell_gap.py"), "-b", "polygon-demo",
+           "--data-frequency", "minute", "--no-benchmark", "-s", day, "-e", day,
+           "-o", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    perf = pd.read_pickle(out)
+    tr = trades(perf)
+    assert list(tr["symbol"].unique()) == [first["symbol"]] and len(tr) >= 2
+    assert perf["borrow_fee"].iloc[0] > 0  # -x costs=realistic took effect
