@@ -23,6 +23,7 @@ Unreadable files (truncated or corrupt gzip, missing or renamed columns) always 
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
@@ -193,7 +194,8 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
     data = _open_text(path)
     if not data.strip():
         raise FlatFileError(f"{path}: empty file (no header)")
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
+    # csv module: a quoted header ("ticker","volume",...) is valid CSV too
+    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]), [])
     missing = [c for c in FLAT_COLUMNS if c not in header]
     if missing:
         raise FlatFileError(

@@ -221,3 +221,8 @@ def test_status_flags_and_cleans_a_broken_ingestion(tmp_path):
     assert out.exit_code == 0 and "BROKEN" in out.output and "--clean-broken" in out.output
     out = runner.invoke(main, ["status", "-b", "polygon", "--clean-broken"], env=env)
     assert "removed" in out.output and not broken.exists()
+
+
+def test_quoted_header_is_valid_csv(tmp_path):
+    path = _write(tmp_path, [_good("AAA", 0)], header=",".join(f'"{c}"' for c in HEADER.split(",")))
+    assert list(read_day_file(path, DAY).ticker) == ["AAA"]
