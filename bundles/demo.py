@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 
 DEMO_START = "2024-07-01"
 DEMO_END = "2024-12-31"
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"
 SEED = 20240701
 CALENDAR = "XNYS"
 ET = "America/New_York"

@@ -78,7 +78,7 @@ def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000
 
     Columns
     -------
-    prior_low : low of the previous session (unadjusted, as traded)
+    prior_low : low of the previous session (split- and dividend-adjusted as of today, like every Pipeline price window)
     std : zipline ``ExponentialWeightedMovingStdDev(inputs=[close], window_length=63,
           decay_rate=0.99)`` -- std of adjusted closing prices, in dollars
     mavg : ``SimpleMovingAverage(inputs=[close], window_length=20)``

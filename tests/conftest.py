@@ -31,10 +31,20 @@ def shared_path(*parts):
 
 
 @pytest.fixture(scope="session")
-def demo_bundle(_private_zipline_root):
-    """The ``polygon-demo`` bundle, generated and ingested once per test session into the
-    private ZIPLINE_ROOT (exactly what ``zipline ingest -b polygon-demo`` does)."""
+def demo_root(_private_zipline_root):
+    """The ZIPLINE_ROOT (Path) holding ``polygon-demo``, generated and ingested once per test
+    session into the private root (exactly what ``zipline ingest -b polygon-demo`` does);
+    the raw demo files are under ``<root>/gapline/demo``."""
     from bundles.polygon import build_bundle
     from bundles.register import demo_config
 
-    return build_bundle("polygon-demo", demo_config(os.environ), _private_zipline_root)
+    build_bundle("polygon-demo", demo_config(os.environ), _private_zipline_root)
+    return Path(_private_zipline_root)
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(demo_root):
+    """The loaded ``polygon-demo`` bundle (zipline ``BundleData``)."""
+    from zipline.data import bundles as zb
+
+    return zb.load("polygon-demo", environ=dict(os.environ, ZIPLINE_ROOT=str(demo_root)))

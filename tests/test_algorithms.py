@@ -2,9 +2,8 @@
 independent pandas re-implementations (tests/vectorized.py), the cost accounting and the
 ``zipline run`` command line.
 
-The bundle is built once per test session (tests/demo_fixture.py; set
-``GAPLINE_TEST_DEMO_ROOT`` to reuse an ingested one). Each standard run
-(:data:`algorithms.baseline.STANDARD_RUNS`) is simulated once and shared by the tests.
+The bundle is built once per test session (``demo_root`` in tests/conftest.py). Each standard
+run (:data:`algorithms.baseline.STANDARD_RUNS`) is simulated once and shared by the tests.
 
 Regenerate the baselines after an intended change (or a new demo generator) with
 ``GAPLINE_UPDATE_BASELINES=1 pytest tests/test_algorithms.py`` (or ``gapline baseline update``
@@ -29,7 +28,7 @@ from algorithms.costs import GaplineCommission, make_config
 from algorithms.extended_hours import ExtendedHours, LookAheadError
 from algorithms.runner import run, trades
 from tests import vectorized as V
-from tests.demo_fixture import demo_bundle, demo_raw_root  # noqa: F401
+from tests.demo_fixture import demo_raw_root
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = REPO / "tests" / "expected"
@@ -43,19 +42,19 @@ _PERF: dict = {}
 
 
 @pytest.fixture(scope="module")
-def env(demo_bundle):  # noqa: F811
-    return dict(os.environ, ZIPLINE_ROOT=str(demo_bundle))
+def env(demo_root):
+    return dict(os.environ, ZIPLINE_ROOT=str(demo_root))
 
 
 @pytest.fixture(scope="module")
-def ingestion(demo_bundle):  # noqa: F811
-    folder = Path(demo_bundle) / "data" / "polygon-demo"
+def ingestion(demo_root):
+    folder = Path(demo_root) / "data" / "polygon-demo"
     return max(p for p in folder.iterdir() if p.is_dir())
 
 
 @pytest.fixture(scope="module")
-def manifest(demo_bundle):  # noqa: F811
-    return json.loads((demo_raw_root(demo_bundle) / "raw" / "demo_manifest.json").read_text())
+def manifest(demo_root):
+    return json.loads((demo_raw_root(demo_root) / "raw" / "demo_manifest.json").read_text())
 
 
 def _quiet_run(*args, **kwargs):

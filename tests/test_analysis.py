@@ -21,7 +21,7 @@ from algorithms.analysis import compare, gapstats, roundtrips as rt, tearsheet a
 from bundles import layout  # noqa: E402
 from bundles.cli import main  # noqa: E402
 from bundles.polygon import PolygonBundleConfig, build_bundle  # noqa: E402
-from tests.demo_fixture import demo_bundle, demo_raw_root  # noqa: E402,F401
+from tests.demo_fixture import demo_raw_root  # noqa: E402
 from tests.synth import minute_rows, write_minute_days  # noqa: E402
 
 UTC = "UTC"
@@ -624,9 +624,9 @@ def test_cli_gaps_on_the_small_bundle(small, tmp_path, monkeypatch):
 
 
 # ============================================================================ demo bundle
-def test_gap_study_on_the_demo_bundle(demo_bundle):
+def test_gap_study_on_the_demo_bundle(demo_root):
     """The demo bundle's gaps vs its raw day-aggregate files."""
-    root = demo_bundle
+    root = demo_root
     environ = dict(os.environ, ZIPLINE_ROOT=str(root))
     data = gapstats.load_bundle("polygon-demo", environ)
     start, end = "2024-09-03", "2024-09-30"

@@ -1,7 +1,7 @@
 """The notebooks run top to bottom on the demo bundle (nbclient, the venv's kernel).
 
 Each notebook is executed in memory (the files keep no outputs) with ``ZIPLINE_ROOT``
-pointing at the session's ``polygon-demo`` build (:mod:`tests.demo_fixture`), so a broken
+pointing at the session's ``polygon-demo`` build (``demo_root`` in tests/conftest.py), so a broken
 notebook fails the build. Date windows in the parameter cells are kept short.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.demo_fixture import demo_bundle  # noqa: F401
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_universe.ipynb", "02_gap_study.ipynb", "03_sell_gap.ipynb",
@@ -30,11 +29,11 @@ def test_notebook_is_stored_without_outputs_and_has_parameters(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes(name, demo_bundle, monkeypatch):  # noqa: F811
+def test_notebook_executes(name, demo_root, monkeypatch):
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("ZIPLINE_ROOT", str(demo_bundle))
-    monkeypatch.setenv("GAPLINE_DATA", str(demo_bundle / "gapline"))
+    monkeypatch.setenv("ZIPLINE_ROOT", str(demo_root))
+    monkeypatch.setenv("GAPLINE_DATA", str(demo_root / "gapline"))
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
