@@ -173,5 +173,48 @@ def gaps_command(bundle, start, end, out_dir, min_gap, types, adjust_dividends, 
     click.echo(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 
 
+@main.command()
+@click.option("--start", default="2024-10-01", show_default=True)
+@click.option("--end", default="2024-12-31", show_default=True)
+@click.option("-o", "--out", "out_dir", default="reports", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("-b", "--bundle", default="polygon-demo", show_default=True)
+def demo(start, end, out_dir, bundle):
+    """Every algorithm with published vs realistic costs: pickles, tear sheets, summary."""
+    from algorithms.demo import format_summary, run_demo
+
+    table = run_demo(start, end, out_dir, bundle=bundle)
+    click.echo(format_summary(table))
+    click.echo(f"reports in {out_dir}/ (tear sheets: {out_dir}/<algorithm>/tearsheet/index.html)")
+
+
+@main.group()
+def baseline():
+    """Stored expected results of the standard algorithm runs (tests/expected/)."""
+
+
+@baseline.command("update")
+@click.argument("names", nargs=-1)
+def baseline_update(names):
+    """Re-run the standard runs on polygon-demo and rewrite their baselines."""
+    from algorithms.baseline import update_all
+
+    for path in update_all(list(names) or None):
+        click.echo(f"wrote {path}")
+
+
+@baseline.command("compare")
+@click.argument("names", nargs=-1)
+def baseline_compare(names):
+    """Re-run the standard runs and print where they differ from their baselines."""
+    from algorithms.baseline import compare_all
+
+    results = compare_all(list(names) or None).values()
+    for result in results:
+        click.echo(str(result))
+    if not all(results):
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
