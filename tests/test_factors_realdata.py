@@ -49,8 +49,10 @@ class Reference:
             return frame.pivot(index="date", columns="symbol", values=col).reindex(
                 index=sessions, columns=cols)
 
-        # zipline stores prices as round(x * 1000) and reads back uint32 * 0.001
-        self.raw = {c: np.round(panel(c) * 1000) * 0.001 for c in ("open", "high", "low", "close")}
+        # zipline stores prices as round(x * 1000) and reads back uint32 * 0.001, a stored 0
+        # (a price below $0.0005) as NaN
+        self.raw = {c: (np.round(panel(c) * 1000) * 0.001).replace(0.0, np.nan)
+                    for c in ("open", "high", "low", "close")}
         self.raw["volume"] = panel("volume").fillna(0.0)
         first = frame.groupby("symbol")["date"].min().reindex(cols)
         last = frame.groupby("symbol")["date"].max().reindex(cols)
