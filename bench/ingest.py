@@ -31,51 +31,20 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.synthetic import minute_frame, regular_mask, write_flat  # noqa: E402
 from bundles import layout  # noqa: E402
 
-ET = "America/New_York"
-
-
-def _write_fast(root: Path, day, frame: pd.DataFrame) -> None:
-    """Polygon-format gzip CSV via pyarrow (pandas' to_csv would dominate the bench's setup)."""
-    import gzip
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    buf = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(frame[layout.FLAT_COLUMNS], preserve_index=False), buf,
-                    pacsv.WriteOptions(quoting_style="none"))
-    path = layout.day_file_path(root, layout.MINUTE_DATASET, day)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(buf.getvalue(), compresslevel=1))
+PREMARKET_MINUTES = 60
 
 
 def make_files(root: Path, n_tickers: int, sessions, rng) -> pd.DataFrame:
     """Write day files; return the regular-session rows per ticker (for the floor)."""
-    tickers = [f"T{i:04d}" for i in range(n_tickers)]
+    tickers = np.array([f"T{i:04d}" for i in range(n_tickers)])
     regular_parts = []
     for day in sessions:
-        minutes = pd.date_range(f"{day:%Y-%m-%d} 09:30", periods=390, freq="min", tz=ET)
-        extended = pd.date_range(f"{day:%Y-%m-%d} 08:00", periods=60, freq="min", tz=ET)
-        starts = np.concatenate([extended.asi8, minutes.asi8])
-        n = len(starts)
-        base = rng.uniform(2, 300, n_tickers)
-        close = base[:, None] * np.exp(np.cumsum(rng.normal(0, 0.001, (n_tickers, n)), axis=1))
-        open_ = close * (1 + rng.normal(0, 0.0005, close.shape))
-        high = np.maximum(open_, close) * 1.001
-        low = np.minimum(open_, close) * 0.999
-        frame = pd.DataFrame({
-            "ticker": np.repeat(tickers, n),
-            "volume": rng.integers(100, 10_000, n_tickers * n).astype(float),
-            "open": open_.ravel().round(2), "close": close.ravel().round(2),
-            "high": high.ravel().round(2) + 0.01, "low": low.ravel().round(2) - 0.01,
-            "window_start": np.tile(starts, n_tickers),
-            "transactions": 5,
-        })
-        _write_fast(root, day, frame)
-        regular_parts.append(frame[np.tile(np.arange(n) >= 60, n_tickers)])
+        frame = minute_frame(tickers, day, rng.uniform(2, 300, n_tickers), rng, PREMARKET_MINUTES)
+        write_flat(root, layout.MINUTE_DATASET, day, frame)
+        regular_parts.append(frame[regular_mask(frame, PREMARKET_MINUTES, n_tickers)])
     return pd.concat(regular_parts, ignore_index=True)
 
 
@@ -128,7 +97,7 @@ def main():
         t0 = time.perf_counter()
         regular = make_files(tmp / "raw", args.tickers, sessions, rng)
         gen = time.perf_counter() - t0
-        total_rows = args.tickers * args.days * 450
+        total_rows = args.tickers * args.days * (390 + PREMARKET_MINUTES)
         floor_s = floor(regular, sessions, tmp)
         n_regular = len(regular)
         del regular

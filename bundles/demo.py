@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 
 DEMO_START = "2024-07-01"
 DEMO_END = "2024-12-31"
-DEMO_VERSION = "2"
+DEMO_VERSION = "3"
 SEED = 20240701
 CALENDAR = "XNYS"
 ET = "America/New_York"
@@ -99,6 +99,19 @@ MIN_PRICE = 0.0001
 EWM_SPAN = 63
 SELL_GAP_RATE = 0.015
 PUMP_RATE = 0.03
+SQUEEZE_RATE = 0.30       # share of pumps that squeeze 20-80 % above the open in the first hour
+SCREEN_GAP_RATE = 0.10    # sell gaps planted on names that pass the sell-gap screen
+GAP_AND_GO_RATE = 0.03    # gap-and-go days of low-float small/mid caps
+EVENTS_FROM = "2024-10-01"  # first session of the screened sell gaps and gap-and-go days
+LOW_FLOAT = 50e6          # gap-and-go names: shares outstanding below this
+GAP_AND_GO_PRICE = (5.5, 34.0)  # prior close band of gap-and-go names (above the $5 microcap band)
+# The sell-gap screen as the pipeline computes it (factors.screens.sell_gap_pipeline).
+SCREEN_ADV_WINDOW = 30
+SCREEN_TOP = 11           # the most liquid common stocks (the screen keeps the top decile, ~14)
+SCREEN_STD_WINDOW = 63
+SCREEN_STD_DECAY = 0.99
+SCREEN_SMA_WINDOW = 20
+SCREEN_MIN_CLOSE = 10.0
 LAST_UPDATED = "2025-01-02T00:00:00Z"
 
 # Special dates (sessions).
@@ -288,6 +301,15 @@ def _bridge(rng, a, b, n, sigma):
     return a[:, None] + (b - a)[:, None] * t + w - t * w[:, -1:]
 
 
+def _ewm_std_zipline(x, decay_rate):
+    """zipline's ``ExponentialWeightedMovingStdDev`` of a window ``x`` (oldest first)."""
+    w = np.full(len(x), decay_rate) ** np.arange(len(x) + 1, 1, -1)
+    mean = np.average(x, weights=w)
+    var = np.average((x - mean) ** 2, weights=w)
+    sw2 = w.sum() ** 2
+    return float(np.sqrt(var * sw2 / (sw2 - (w ** 2).sum())))
+
+
 def _iso(day) -> str:
     return pd.Timestamp(day).strftime("%Y-%m-%d")
 
@@ -319,7 +341,13 @@ class _Simulation:
         self.last_low = self.p0.copy()
         self.anchor = self.p0.copy()
         self.closes_hist = np.full((S, D), np.nan)
+        # What the bundle's daily bars (regular-session minutes) and Pipeline see: adjusted
+        # closes, the regular-session low, dollar volume.
+        self.last_low_rth = self.p0.copy()
+        self.adj_hist = np.full((S, D), np.nan)
+        self.dv_hist = np.zeros((S, D))
         self.sell_gaps: list[dict] = []
+        self.gap_and_go: list[dict] = []
         self.pumps: list[dict] = []
 
     def _sess(self, day) -> int:
@@ -379,10 +407,10 @@ class _Simulation:
             ex = "XNYS" if i % 3 == 0 else "XNAS"
             add("mid", "CS", ex, logu(16, 150), rng.uniform(0.016, 0.032), rng.uniform(0.8, 1.6),
                 logu(1000, 8000), rng.uniform(0.2, 0.5), 0.4, rng.uniform(80, 200))
-        for i in range(20):
-            add("small", "CS", "XNAS", logu(2, 15), rng.uniform(0.03, 0.05), rng.uniform(0.9, 1.5),
+        for i in range(20):  # low-float small caps (shares 5-60 M)
+            add("small", "CS", "XNAS", logu(3, 20), rng.uniform(0.03, 0.05), rng.uniform(0.9, 1.5),
                 logu(300, 2500), rng.uniform(0.08, 0.3), 0.15, rng.uniform(100, 300),
-                shares=int(rng.uniform(20e6, 120e6)))
+                shares=int(logu(5e6, 60e6)))
         penny_prices = [logu(0.12, 3.0) for _ in range(21)] + [0.0034, 0.0102, 0.021, 0.043]
         penny_prices[1] = 0.30  # the reverse-split name
         for i, p in enumerate(penny_prices):
@@ -440,6 +468,8 @@ class _Simulation:
         self.first = np.array([r["first"] for r in rows])
         self.last = np.array([r["last"] for r in rows])
         self.role = np.array([r["role"] for r in rows], dtype=object)
+        self.shares = np.array([r["shares"] for r in rows], dtype="float64")
+        self.is_cs = np.array([r["type"] == "CS" for r in rows])
         self.pos = {id(r): i for i, r in enumerate(rows)}
 
     # -- events -----------------------------------------------------------------------
@@ -490,6 +520,19 @@ class _Simulation:
         self.gap_k = rng.uniform(1.3, 3.0, (S, D))
         self.gap_dir = np.where(rng.random((S, D)) < 0.5, -1.0, 1.0)
         self.pump_size = rng.uniform(0.25, 1.5, (S, D))
+        self.special = special
+
+        # v3 events, from their own stream (the draws above are unchanged): sell gaps planted on
+        # names that pass the sell-gap screen, gap-and-go days, and squeezing pumps.
+        ev = np.random.default_rng([SEED, 5])
+        self.events_from = self._sess(EVENTS_FROM)
+        self.screen_draw = ev.random((S, D))
+        self.screen_k = ev.uniform(1.1, 1.8, (S, D))
+        self.screen_dir = np.where(ev.random((S, D)) < 0.5, -1.0, 1.0)
+        small_mid = np.isin(self.role, ["small", "mid", "reused"]) & (self.shares < LOW_FLOAT)
+        self.gng_event = (small_mid[:, None] & (ev.random((S, D)) < GAP_AND_GO_RATE)
+                          & (days >= self.events_from) & ~special & ~self.gap_event)
+        self.squeeze = self.pump_event & (ev.random((S, D)) < SQUEEZE_RATE)
 
     def _add_dividend(self, i, d, amount):
         self.dividend[i, d] = amount
@@ -513,10 +556,34 @@ class _Simulation:
             return float("nan")
         return float(pd.Series(hist).ewm(span=EWM_SPAN).std().iloc[-1])
 
+    def _screen(self, a, d, prev):
+        """Rows ``j`` of ``a`` that pass the sell-gap screen before session ``d`` opens, with
+        the screen's 63-day std and 20-day mean (Pipeline's view: adjusted closes, regular-
+        session volume; see :func:`factors.screens.sell_gap_pipeline`)."""
+        if d < SCREEN_STD_WINDOW:
+            return []
+        adv = self.dv_hist[:, d - SCREEN_ADV_WINDOW:d].sum(axis=1) / SCREEN_ADV_WINDOW
+        listed = self.is_cs & (self.first <= d - 1) & (self.last >= d - 1)
+        order = np.flatnonzero(listed)[np.argsort(-adv[listed], kind="stable")]
+        top = set(order[:SCREEN_TOP].tolist())
+        out = []
+        for j, i in enumerate(a):
+            if i not in top or self.role[i] not in ("large", "mid"):
+                continue
+            hist = self.adj_hist[i, d - SCREEN_STD_WINDOW:d]
+            if not np.isfinite(hist).all() or prev[j] <= SCREEN_MIN_CLOSE * 1.02:
+                continue
+            sma = float(hist[-SCREEN_SMA_WINDOW:].mean())
+            if prev[j] <= sma * 1.005:
+                continue
+            out.append((j, _ewm_std_zipline(hist, SCREEN_STD_DECAY), sma))
+        return out
+
     # -- one session --------------------------------------------------------------------
     def simulate_day(self, d: int, build: bool = True):
         """Simulate session ``d``: returns ({"n": rows, "frame": minute frame or None}, day frame)."""
         rng = np.random.default_rng([SEED, 1, d])
+        ev = np.random.default_rng([SEED, 2, d])  # the v3 events' own stream
         trading = (self.first <= d) & (d <= self.last) & ~self.halted[:, d]
         a = np.flatnonzero(trading)
         k = len(a)
@@ -531,6 +598,10 @@ class _Simulation:
         self.trade_shares[a] *= ratio
         prev = self.last_close[a] / ratio
         prev_low = self.last_low[a] / ratio
+        prev_low_rth = self.last_low_rth[a] / ratio
+        # Pipeline windows are split- and dividend-adjusted as of today.
+        for j in np.flatnonzero((ratio != 1) | (self.dividend[a, d] > 0)):
+            self.adj_hist[a[j], :d] *= (1.0 - self.dividend[a[j], d] / prev[j]) / ratio[j]
         pull = self.kappa[a] * (np.log(prev) - np.log(self.anchor[a]))
         after_halt = np.zeros(k, dtype=bool)
         if d > 0:
@@ -557,7 +628,28 @@ class _Simulation:
             r[j] = self.gap_dir[i, d] * rng.uniform(1.0, 3.0) * sig[j] + rng.normal(0, sig[j])
             vol_mult[j] *= 4.0
             rth_sigma[j] *= 1.8
-            gap_rows.append((j, std))
+            gap_rows.append((j, std, self.gap_dir[i, d], False))
+        # Sell gaps on names that pass the sell-gap screen (top decile of dollar volume, above
+        # the 20-day mean): open below both the prior low - the screen's std (zipline's
+        # 63-day EWM std, decay 0.99) and the test rule's std, and below the 20-day mean.
+        gapped = {row[0] for row in gap_rows}
+        if d >= self.events_from:
+            for j, std_z, sma in self._screen(a, d, prev):
+                i = a[j]
+                if j in gapped or self.special[i, d] or self.screen_draw[i, d] >= SCREEN_GAP_RATE:
+                    continue
+                std = self._ewm_std(i, d)
+                kk = self.screen_k[i, d]
+                target = min(prev_low[j] - kk * std, prev_low_rth[j] - kk * std_z, 0.99 * sma)
+                if not np.isfinite(target) or target < 0.55 * prev[j]:
+                    continue
+                open_[j] = target
+                r[j] = (self.screen_dir[i, d] * ev.uniform(1.0, 3.0) * sig[j]
+                        + ev.normal(0, sig[j]))
+                vol_mult[j] *= 4.0
+                rth_sigma[j] *= 1.8
+                gap_rows.append((j, std, self.screen_dir[i, d], True))
+                gapped.add(j)
         open_ = round_price(open_)
         close = round_price(open_ * np.exp(r))
 
@@ -568,7 +660,49 @@ class _Simulation:
             open_[j] = round_price(prev[j] * (1 + p * rng.uniform(0.6, 0.95)))
             close[j] = round_price(prev[j] * (1 + p * rng.uniform(-0.25, 0.45)))
             rth_sigma[j] *= 2.0
-            pump_rows.append((j, p, int(rng.integers(0, 201))))
+            t_news = int(rng.integers(0, 201))
+            squeeze = None
+            if self.squeeze[i, d]:  # squeezes 20-80 % above the open in the first hour
+                size, t_sq = ev.uniform(0.2, 0.8), int(ev.integers(8, 61))
+                hold = bool(ev.random() < 0.35)  # ... and holds, or fades as usual
+                if hold:
+                    close[j] = round_price(open_[j] * (1 + size * ev.uniform(0.2, 0.8)))
+                squeeze = (size, t_sq, hold)
+            pump_rows.append((j, p, t_news, squeeze))
+
+        # Gap-and-go days: news before the open, a 11-40 % pre-market gap on heavy volume, a
+        # pull-back under the pre-market high after the open, then a break above it on a volume
+        # burst before 11:00 and a run of 4-30 % that holds (runner), gives back (fader) or
+        # collapses below VWAP (reversal).
+        gng_rows = []
+        for j in np.flatnonzero(self.gng_event[a, d]):
+            if j in gapped or not GAP_AND_GO_PRICE[0] <= prev[j] <= GAP_AND_GO_PRICE[1]:
+                continue
+            g = ev.uniform(0.11, 0.40)
+            o = float(round_price(prev[j] * (1 + g)))
+            high = o * (1 + ev.uniform(0.03, 0.10))
+            u = ev.random()
+            kind = "runner" if u < 0.45 else "fader" if u < 0.75 else "reversal"
+            run = {"runner": (0.15, 0.30), "fader": (0.05, 0.15), "reversal": (0.04, 0.10)}[kind]
+            peak = high * (1 + ev.uniform(*run))
+            if kind == "runner":
+                c = peak * (1 - ev.uniform(0.02, 0.10))
+            elif kind == "fader":
+                c = high * (1 + ev.uniform(-0.05, 0.04))
+            else:
+                c = o * (1 - ev.uniform(0.03, 0.12))
+            t_news = int(ev.integers(30, 241))
+            t_b = int(ev.integers(4, 76))  # breakout bar, minutes after the open
+            t_pk = t_b + int(ev.integers(8, 61))
+            t_mid = t_pk + int(ev.integers(15, 51))  # reversal: back near the open by then
+            open_[j], close[j] = o, round_price(c)
+            rth_sigma[j] *= 2.5
+            gng_rows.append(dict(j=j, gap=g, high=high, peak=peak, kind=kind, t_news=t_news,
+                                 t_peak=int(ev.integers(t_news + 10, PRE_MINUTES - 20)),
+                                 t_b=t_b, t_pk=t_pk, t_mid=t_mid,
+                                 mid=o * (1 - ev.uniform(0.0, 0.05)),
+                                 first=np.log1p(g * ev.uniform(0.5, 0.9)),
+                                 pm_mult=ev.uniform(4, 10), rth_mult=ev.uniform(6, 15)))
 
         # Continuous log-price path: prior close -> open -> close -> after hours.
         L = np.empty((k, M + 1))
@@ -586,6 +720,10 @@ class _Simulation:
         rth = np.zeros(M, dtype=bool)
         rth[PRE_MINUTES:PRE_MINUTES + n] = True
         cov = np.where(rth[None, :], self.cov[a][:, None], ext_cov[None, :] * self.ext[a][:, None])
+        # Pumped and gap-and-go names trade nearly every minute of the morning.
+        for j in [row[0] for row in pump_rows] + [e["j"] for e in gng_rows]:
+            cov[j, PRE_MINUTES:PRE_MINUTES + 150] = 0.97
+            cov[j, PRE_MINUTES + 150:PRE_MINUTES + n] = max(self.cov[a[j]], 0.7)
         present = rng.random((k, M)) < np.where(rth[None, :], cov, np.minimum(cov, 0.95))
         present[:, PRE_MINUTES] = True
         present[:, PRE_MINUTES + n - 1] = True
@@ -597,7 +735,7 @@ class _Simulation:
         vol_f = (self.base_vol[a] * vol_mult)[:, None] * prof[None, :]  # x noise below
 
         # Pre-market pumps: news between 04:00 and 07:20, a spike, then a fade from the open.
-        for j, p, t_news in pump_rows:
+        for j, p, t_news, squeeze in pump_rows:
             base = np.log(prev[j])
             peak = base + np.log1p(p)
             first = base + np.log1p(p * rng.uniform(0.6, 0.9))
@@ -619,9 +757,28 @@ class _Simulation:
             vol_f[j, t_news:PRE_MINUTES] *= 8 + 60 * np.exp(-np.abs(tt - (t_peak - t_news)) / 60)
             vol_f[j, PRE_MINUTES:PRE_MINUTES + n] *= 2 + 10 * np.exp(-4 * x)
             vol_f[j, PRE_MINUTES + n:] *= 3
-            self.pumps.append({"ticker": self.tickers[a[j]], "session": _iso(self.sessions[d]),
-                               "prior_close": float(prev[j]), "pump": round(float(p), 3),
-                               "open": float(open_[j]), "close": float(close[j])})
+            entry = {"ticker": self.tickers[a[j]], "session": _iso(self.sessions[d]),
+                     "prior_close": float(prev[j]), "pump": round(float(p), 3),
+                     "open": float(open_[j]), "close": float(close[j]), "kind": "fade"}
+            if squeeze is not None:
+                size, t_sq, hold = squeeze
+                lo_, top = np.log(open_[j]), np.log(open_[j]) + np.log1p(size)
+                s_sq = 1.5 * rth_sigma[j]
+                L[j, PRE_MINUTES + 1:PRE_MINUTES + t_sq + 1] = _bridge(
+                    ev, np.array([lo_]), np.array([top]), t_sq, [s_sq])[0]
+                L[j, PRE_MINUTES + t_sq + 1:PRE_MINUTES + n + 1] = _bridge(
+                    ev, np.array([top]), np.array([np.log(close[j])]), n - t_sq, [s_sq])[0]
+                m = np.arange(n)
+                vol_f[j, PRE_MINUTES:PRE_MINUTES + n] *= 1 + 4 * np.exp(-np.abs(m - t_sq) / 20)
+                present[j, PRE_MINUTES + t_sq - 1] = True
+                entry.update(kind="squeeze_hold" if hold else "squeeze",
+                             squeeze_high=float(round_price(open_[j] * (1 + size))),
+                             squeeze_minute=t_sq)
+            self.pumps.append(entry)
+
+        for e in gng_rows:
+            self._gap_and_go_path(e, n, ev, L, present, vol_f, prev, open_, close, sig,
+                                  pre_sigma, rth_sigma, self.base_vol[a[e["j"]]])
 
         # Intraday halt: no bars for 26 minutes, resumes with a jump that fades by the close.
         halt_j = None
@@ -674,15 +831,31 @@ class _Simulation:
         })
 
         # Book-keeping for the following sessions.
-        for j, std in gap_rows:
+        for j, std, direction, screened in gap_rows:
             i = a[j]
             self.sell_gaps.append({"ticker": self.tickers[i], "session": _iso(self.sessions[d]),
                                    "open": float(open_[j]), "prior_low": float(prev_low[j]),
                                    "ewm_std": round(std, 6),
-                                   "kind": "continuation" if self.gap_dir[i, d] < 0 else "reversion"})
+                                   "kind": "continuation" if direction < 0 else "reversion",
+                                   "screened": screened})
+        for e in gng_rows:
+            j = e["j"]
+            self.gap_and_go.append({
+                "ticker": self.tickers[a[j]], "session": _iso(self.sessions[d]),
+                "prior_close": float(prev[j]), "premarket_last": float(open_[j]),
+                "premarket_high": float(hi[starts[j]:first_rth[j]].max()),
+                "breakout_et": (pd.Timestamp("09:30") + pd.Timedelta(minutes=e["t_b"]))
+                .strftime("%H:%M"),
+                "high": float(hi[first_rth[j]:last_rth[j] + 1].max()),
+                "close": float(day_close[j]), "kind": e["kind"]})
+        rth_row = (rows_m >= PRE_MINUTES) & (rows_m < PRE_MINUTES + n)
         self.last_close[a] = day_close
         self.last_low[a] = low_d
+        self.last_low_rth[a] = np.minimum.reduceat(np.where(rth_row, lo, np.inf), first_rth)
         self.closes_hist[a, d] = day_close
+        self.adj_hist[a, d] = day_close
+        self.dv_hist[a, d] = day_close * np.bincount(rows_s, weights=np.where(rth_row, vol, 0),
+                                                     minlength=k)
 
         result = {"n": nb, "frame": None}
         if build:
@@ -701,6 +874,57 @@ class _Simulation:
                 frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
             result["frame"] = frame
         return result, daily
+
+    def _gap_and_go_path(self, e, n, ev, L, present, vol_f, prev, open_, close, sig,
+                         pre_sigma, rth_sigma, base_vol):
+        """Price path, presence and volume of one gap-and-go day (row ``e["j"]``)."""
+        j, P0 = e["j"], PRE_MINUTES
+        t_news, t_peak, t_b, t_pk = e["t_news"], e["t_peak"], e["t_b"], e["t_pk"]
+        one = lambda x: np.array([x])  # noqa: E731
+        base, lo_, lh = np.log(prev[j]), np.log(open_[j]), np.log(e["high"])
+        # Pre-market: quiet, the news print, a run to the pre-market high, a pull-back to the
+        # last pre-market price (= the open); the high is never exceeded (resistance).
+        s_pre = 3 * sig[j] / np.sqrt(PRE_MINUTES)
+        pts = [one(base), _bridge(ev, one(base), one(base), t_news, [pre_sigma[j]])[0],
+               one(base + e["first"]),
+               _bridge(ev, one(base + e["first"]), one(lh), t_peak - t_news - 1, [s_pre])[0],
+               _bridge(ev, one(lh), one(lo_), P0 - t_peak, [s_pre])[0]]
+        L[j, :P0 + 1] = np.minimum(np.concatenate(pts), lh)
+        # Regular session: under the high until the breakout bar t_b, whose close clears it.
+        s = 1.2 * rth_sigma[j]
+        below = lh + np.log(1 - ev.uniform(0.005, 0.02))
+        L[j, P0 + 1:P0 + t_b + 1] = np.minimum(_bridge(ev, one(lo_), one(below), t_b, [s])[0],
+                                               lh - 0.004)
+        brk = lh + np.log1p(ev.uniform(0.015, 0.035))
+        L[j, P0 + t_b + 1] = brk
+        L[j, P0 + t_b + 2:P0 + t_pk + 1] = _bridge(ev, one(brk), one(np.log(e["peak"])),
+                                                   t_pk - t_b - 1, [s])[0]
+        lc = np.log(close[j])
+        if e["kind"] == "reversal":  # a quick drop back to the open, then the afternoon
+            t_mid, lm = e["t_mid"], np.log(e["mid"])
+            L[j, P0 + t_pk + 1:P0 + t_mid + 1] = _bridge(ev, one(np.log(e["peak"])), one(lm),
+                                                         t_mid - t_pk, [s])[0]
+            L[j, P0 + t_mid + 1:P0 + n + 1] = _bridge(ev, one(lm), one(lc), n - t_mid, [s])[0]
+        else:
+            L[j, P0 + t_pk + 1:P0 + n + 1] = _bridge(ev, one(np.log(e["peak"])), one(lc),
+                                                     n - t_pk, [s])[0]
+        # Presence: busy from the news on; the last pre-market bar, the news bar, the bar
+        # reaching the pre-market high and the breakout bars always trade.
+        present[j, t_news:P0] = ev.random(P0 - t_news) < 0.85
+        present[j, [t_news, t_peak - 1, P0 - 1]] = True
+        present[j, P0 + t_b:P0 + t_b + 3] = True
+        # Volume: heavy pre-market around the high; in the session an opening burst, the
+        # breakout burst (volume confirmation), selling volume on reversals, a closing bump.
+        tt = np.arange(P0 - t_news)
+        vol_f[j, t_news:P0] = base_vol * e["pm_mult"] * (
+            1 + 5 * np.exp(-np.abs(tt - (t_peak - t_news)) / 40))
+        m = np.arange(n)
+        shape = (0.6 + 1.8 * np.exp(-m / 25) + 0.8 * np.exp(-(n - 1 - m) / 15)
+                 + np.where(m >= t_b, 8 * np.exp(-(m - t_b) / 10), 0.0))
+        if e["kind"] == "reversal":
+            shape += np.where(m >= t_pk, 3 * np.exp(-(m - t_pk) / 15), 0.0)
+        vol_f[j, P0:P0 + n] = base_vol * e["rth_mult"] * shape
+        vol_f[j, P0 + n:] *= 3
 
     # -- outputs ----------------------------------------------------------------------
     def manifest_base(self) -> dict:
@@ -756,6 +980,7 @@ class _Simulation:
             "unsorted_session": UNSORTED_SESSION,
             "sell_gaps": self.sell_gaps,
             "penny_pumps": self.pumps,
+            "gap_and_go": self.gap_and_go,
         }
 
     def _delisted_utc(self, r):

@@ -369,7 +369,7 @@ class IngestReport:
     minute_rows_written: int = 0
     file_counts: dict = field(default_factory=dict)  # summed flat-file counts
     skipped_rows: list = field(default_factory=list)
-    clipped_volume: list = field(default_factory=list)
+    unstorable_values: list = field(default_factory=list)
     low_precision_daily: list = field(default_factory=list)
     excluded_tickers: int = 0
     notes: list = field(default_factory=list)
@@ -635,10 +635,18 @@ class _Ingest:
         over = d["volume"] > UINT32_MAX
         if over.any():
             for _, r in d[over].head(100).iterrows():
-                self.report.clipped_volume.append(
+                self.report.unstorable_values.append(
                     f"daily {r['ticker']} {r['day'].date()}: volume {r['volume']:.0f} clipped "
                     f"to {UINT32_MAX} (zipline stores uint32)")
             d.loc[over, "volume"] = UINT32_MAX
+        # Daily bars are stored x1000 in uint32: a price above ~$4.29M cannot be stored at all.
+        too_big = d[["open", "high", "low", "close"]].max(axis=1) * 1000 > UINT32_MAX
+        if too_big.any():
+            for _, r in d[too_big].head(100).iterrows():
+                self.report.unstorable_values.append(
+                    f"daily {r['ticker']} {r['day'].date()}: high {r['high']:.2f} exceeds what "
+                    "zipline's x1000 uint32 daily storage holds; bar stored as no-trade (NaN)")
+            d.loc[too_big, ["open", "high", "low", "close", "volume"]] = 0.0
         tiny = (d["low"] < 0.001)
         if tiny.any():
             self.report.low_precision_daily.append(
@@ -700,7 +708,7 @@ class _Ingest:
         over = vol > UINT32_MAX
         if over.any():
             i = int(np.flatnonzero(over)[0])
-            self.report.clipped_volume.append(
+            self.report.unstorable_values.append(
                 f"minute {ticker} {pd.Timestamp(end_ns[i], tz='UTC')}: {int(over.sum())} bar(s) "
                 f"with volume above {UINT32_MAX} clipped (zipline would zero the whole bar)")
             cols["volume"] = np.minimum(vol, UINT32_MAX)
@@ -837,7 +845,7 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
              "report: %s", report["assets"], report["assets_with_minute_bars"],
              r.minute_rows_written, run.n_splits, run.n_dividends,
              Path(output_dir) / SIDE_DIR / "ingest_report.json")
-    for msg in r.clipped_volume[:5] + r.low_precision_daily + r.notes:
+    for msg in r.unstorable_values[:5] + r.low_precision_daily + r.notes:
         log.warning(msg)
     if r.skipped_rows:
         log.warning("%d bad row(s) skipped, e.g. %s", r.file_counts.get("bad_rows", 0),

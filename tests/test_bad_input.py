@@ -226,3 +226,19 @@ def test_status_flags_and_cleans_a_broken_ingestion(tmp_path):
 def test_quoted_header_is_valid_csv(tmp_path):
     path = _write(tmp_path, [_good("AAA", 0)], header=",".join(f'"{c}"' for c in HEADER.split(",")))
     assert list(read_day_file(path, DAY).ticker) == ["AAA"]
+
+
+def test_prices_beyond_zipline_storage_are_reported_not_wrapped(tmp_path):
+    """$5M a share: minute bars keep it (per-sid ratio x100), daily x1000 storage cannot, so the
+    daily bar reads back as no trade and the ingest report says why -- never a wrapped value."""
+    root, rng = tmp_path / "raw", np.random.default_rng(4)
+    write_minute_days(root, pd.concat([minute_rows("HUGE", DAY, 5_000_000.0, rng, "09:30", "09:40"),
+                                       minute_rows("OK", DAY, 20.0, rng, "09:30", "09:40")]))
+    data = build_bundle("test-huge", PolygonBundleConfig(root=root), tmp_path / "z")
+    sid = data.asset_finder.lookup_symbol("HUGE", pd.Timestamp(DAY)).sid
+    minute = data.equity_minute_bar_reader.get_value(
+        sid, pd.Timestamp(f"{DAY} 09:31", tz="America/New_York").tz_convert("UTC"), "open")
+    assert minute == pytest.approx(5_000_000.0, rel=1e-3)
+    assert np.isnan(data.equity_daily_bar_reader.get_value(sid, pd.Timestamp(DAY), "close"))
+    report = next((tmp_path / "z").rglob("ingest_report.json")).read_text()
+    assert "HUGE" in report and "exceeds" in report

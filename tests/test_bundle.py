@@ -158,7 +158,7 @@ def test_conflicting_duplicate_keeps_last_and_is_reported(synthetic):
     report = json.loads((_side(synthetic["zroot"]) / "ingest_report.json").read_text())
     assert report["file_counts"]["conflicting_duplicates"] == 1
     assert report["file_counts"]["unsorted"] == 1
-    assert any("BIG" in m and "clipped" in m for m in report["clipped_volume"])
+    assert any("BIG" in m and "clipped" in m for m in report["unstorable_values"])
 
 
 def test_daily_bars_are_dense_and_resampled_from_the_regular_session(synthetic):
