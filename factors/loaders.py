@@ -37,7 +37,6 @@ import pandas as pd
 
 from .reference import PolygonReferenceLoader, is_reference_column
 
-_PATCH_FLAG = "_gapline_reference_patch"
 _lock = threading.Lock()
 _reference_loaders: dict[Path, PolygonReferenceLoader] = {}
 
@@ -212,44 +211,26 @@ def _wrap_get_loader(get_loader, asset_finder):
 def install():
     """Make ``zipline run`` / ``run_algorithm`` resolve :class:`PolygonReference` columns.
 
-    Patches ``zipline.algorithm.TradingAlgorithm.init_engine`` once (idempotent; see the
-    module docstring). Returns True when it patched, False when already installed.
+    Wraps every algorithm's pipeline-loader lookup with :func:`_wrap_get_loader`; the patch
+    itself lives with gapline's other zipline patches (:mod:`bundles.zipline_patches`).
+    Idempotent: returns True when it patched, False when already installed.
     """
-    from zipline.algorithm import TradingAlgorithm
+    from bundles import zipline_patches
 
-    with _lock:
-        current = TradingAlgorithm.init_engine
-        if getattr(current, _PATCH_FLAG, False):
-            return False
-
-        def init_engine(self, get_loader):
-            if get_loader is not None:
-                get_loader = _wrap_get_loader(get_loader, self.asset_finder)
-            return current(self, get_loader)
-
-        init_engine.__doc__ = current.__doc__
-        init_engine.__wrapped__ = current
-        setattr(init_engine, _PATCH_FLAG, True)
-        TradingAlgorithm.init_engine = init_engine
-        return True
+    return zipline_patches.install_engine_loader_wrapper(_wrap_get_loader)
 
 
 def uninstall():
     """Undo :func:`install` (for tests). Returns True when something was removed."""
-    from zipline.algorithm import TradingAlgorithm
+    from bundles import zipline_patches
 
-    with _lock:
-        current = TradingAlgorithm.init_engine
-        if not getattr(current, _PATCH_FLAG, False):
-            return False
-        TradingAlgorithm.init_engine = current.__wrapped__
-        return True
+    return zipline_patches.uninstall_engine_loader_wrapper()
 
 
 def installed() -> bool:
-    from zipline.algorithm import TradingAlgorithm
+    from bundles import zipline_patches
 
-    return bool(getattr(TradingAlgorithm.init_engine, _PATCH_FLAG, False))
+    return zipline_patches.engine_loader_wrapper_installed()
 
 
 def run_algorithm(*args, **kwargs):
