@@ -99,7 +99,7 @@ MIN_PRICE = 0.0001
 EWM_SPAN = 63
 SELL_GAP_RATE = 0.015
 PUMP_RATE = 0.03
-SQUEEZE_RATE = 0.30       # share of pumps that squeeze 20-80 % above the open in the first hour
+SQUEEZE_RATE = 0.25       # share of pumps that squeeze 20-80 % above the open in the first hour
 SCREEN_GAP_RATE = 0.10    # sell gaps planted on names that pass the sell-gap screen
 GAP_AND_GO_RATE = 0.03    # gap-and-go days of low-float small/mid caps
 EVENTS_FROM = "2024-10-01"  # first session of the screened sell gaps and gap-and-go days
@@ -668,6 +668,8 @@ class _Simulation:
                 if hold:
                     close[j] = round_price(open_[j] * (1 + size * ev.uniform(0.2, 0.8)))
                 squeeze = (size, t_sq, hold)
+            else:  # the fade starts after a morning of chop around the open
+                squeeze = (ev.uniform(-0.08, 0.06), int(ev.integers(30, 121)), None)
             pump_rows.append((j, p, t_news, squeeze))
 
         # Gap-and-go days: news before the open, a 11-40 % pre-market gap on heavy volume, a
@@ -760,20 +762,22 @@ class _Simulation:
             entry = {"ticker": self.tickers[a[j]], "session": _iso(self.sessions[d]),
                      "prior_close": float(prev[j]), "pump": round(float(p), 3),
                      "open": float(open_[j]), "close": float(close[j]), "kind": "fade"}
-            if squeeze is not None:
-                size, t_sq, hold = squeeze
-                lo_, top = np.log(open_[j]), np.log(open_[j]) + np.log1p(size)
-                s_sq = 1.5 * rth_sigma[j]
-                L[j, PRE_MINUTES + 1:PRE_MINUTES + t_sq + 1] = _bridge(
-                    ev, np.array([lo_]), np.array([top]), t_sq, [s_sq])[0]
-                L[j, PRE_MINUTES + t_sq + 1:PRE_MINUTES + n + 1] = _bridge(
-                    ev, np.array([top]), np.array([np.log(close[j])]), n - t_sq, [s_sq])[0]
+            # Regular session: open -> the morning waypoint (a squeeze top, or chop around
+            # the open) -> the close.
+            move, t_w, hold = squeeze
+            lo_, mid = np.log(open_[j]), np.log(open_[j]) + np.log1p(move)
+            s_w = 1.5 * rth_sigma[j]
+            L[j, PRE_MINUTES + 1:PRE_MINUTES + t_w + 1] = _bridge(
+                ev, np.array([lo_]), np.array([mid]), t_w, [s_w])[0]
+            L[j, PRE_MINUTES + t_w + 1:PRE_MINUTES + n + 1] = _bridge(
+                ev, np.array([mid]), np.array([np.log(close[j])]), n - t_w, [s_w])[0]
+            if hold is not None:
                 m = np.arange(n)
-                vol_f[j, PRE_MINUTES:PRE_MINUTES + n] *= 1 + 4 * np.exp(-np.abs(m - t_sq) / 20)
-                present[j, PRE_MINUTES + t_sq - 1] = True
+                vol_f[j, PRE_MINUTES:PRE_MINUTES + n] *= 1 + 4 * np.exp(-np.abs(m - t_w) / 20)
+                present[j, PRE_MINUTES + t_w - 1] = True
                 entry.update(kind="squeeze_hold" if hold else "squeeze",
-                             squeeze_high=float(round_price(open_[j] * (1 + size))),
-                             squeeze_minute=t_sq)
+                             squeeze_high=float(round_price(open_[j] * (1 + move))),
+                             squeeze_minute=t_w)
             self.pumps.append(entry)
 
         for e in gng_rows:
@@ -793,6 +797,12 @@ class _Simulation:
             present[halt_j, h0:h1] = False
             present[halt_j, [h0 - 1, h1]] = True
             vol_f[halt_j, h1:h1 + 15] *= 6
+
+        # zipline stores daily volumes as uint32: keep a day's regular-session volume (sub-penny
+        # pumps trade billions of shares) under 2 billion.
+        rth_volume = (vol_f[:, PRE_MINUTES:PRE_MINUTES + n]
+                      * present[:, PRE_MINUTES:PRE_MINUTES + n]).sum(axis=1)
+        vol_f *= np.minimum(1.0, 2e9 / np.maximum(rth_volume, 1.0))[:, None]
 
         # Bars, computed only where there is one (rows in ticker, then time order).
         rows_s, rows_m = np.nonzero(present)

@@ -659,8 +659,6 @@ class _Ingest:
             None)
 
     def write_minutes(self, minute_bar_writer, tmpdir: Path):
-        if not self.bucket_files:
-            return {}
         ratios: dict[int, int] = {}
         minute_bar_writer._ohlc_ratios_per_sid = ratios  # read by write_cols for each sid
         for b in _Progress(sorted(self.bucket_files), "writing minute bars (buckets)", self.show):
@@ -692,6 +690,12 @@ class _Ingest:
                                                                 "volume")})
             for p in self.bucket_files[b]:
                 p.unlink()
+        # Sids outside the minute subset get an empty table: zipline's minute reader treats a
+        # short table as "no trades" (NaN price, zero volume) but raises NoDataForSid when the
+        # table is missing, which would crash a minute backtest on any such screened name.
+        empty = [sid for sid in self.assets.index if sid not in ratios]
+        for sid in _Progress(empty, "empty minute tables (daily-only sids)", self.show and len(empty) > 0):
+            minute_bar_writer._ensure_ctable(int(sid))
         # The writer's metadata was written at construction; rewrite it with the ratios.
         from zipline.data.bcolz_minute_bars import BcolzMinuteBarMetadata
         BcolzMinuteBarMetadata(
