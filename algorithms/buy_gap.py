@@ -25,7 +25,6 @@ Robustness as in :mod:`algorithms.sell_gap`.
 import zipline.api as algo
 
 from algorithms import common
-from algorithms.costs import apply_costs
 
 COSTS = "published"          # cost preset: zero | published | realistic
 VARIANT = "original"         # "original" (open below mavg) | "revised" (open above mavg)
@@ -48,10 +47,7 @@ def initialize(context):
     p = common.load_params(context, globals())
     if p.VARIANT not in ("original", "revised"):
         raise ValueError(f"VARIANT must be 'original' or 'revised', got {p.VARIANT!r}")
-    common.ensure_pipeline_loaders(context)
-    apply_costs(context, p.COSTS, **getattr(context, "gapline_cost_overrides", {}))
-    algo.set_cancel_policy(algo.EODCancel())
-    algo.attach_pipeline(make_pipeline(), PIPELINE_NAME)
+    common.prepare(context, p, make_pipeline(), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(buy_down_gaps, rules,
                            algo.time_rules.market_open(minutes=p.SIGNAL_MINUTE))

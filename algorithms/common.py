@@ -169,6 +169,19 @@ def order_value_many(data, targets: dict) -> dict:
     return placed
 
 
+def prepare(context, params, pipeline, pipeline_name):
+    """The start of every gapline ``initialize``: Pipeline loaders, the cost preset in
+    ``params.COSTS``, end-of-day cancel of open orders, and the strategy's Pipeline."""
+    from zipline import api as algo
+
+    from .costs import apply_costs
+
+    ensure_pipeline_loaders(context)
+    apply_costs(context, params.COSTS, **getattr(context, "gapline_cost_overrides", {}))
+    algo.set_cancel_policy(algo.EODCancel())
+    algo.attach_pipeline(pipeline, pipeline_name)
+
+
 def ensure_pipeline_loaders(context=None):
     """Make Pipeline find gapline's reference columns (``factors.reference.PolygonReference``).
 

@@ -33,7 +33,6 @@ import pandas as pd
 import zipline.api as algo
 
 from algorithms import common
-from algorithms.costs import apply_costs
 from algorithms.extended_hours import ExtendedHours
 
 COSTS = "published"          # cost preset: zero | published | realistic
@@ -62,10 +61,7 @@ def make_pipeline(params=None):
 def initialize(context):
     """Attach the pipeline, install costs, schedule the end-of-day flattening."""
     p = common.load_params(context, globals())
-    common.ensure_pipeline_loaders(context)
-    apply_costs(context, p.COSTS, **getattr(context, "gapline_cost_overrides", {}))
-    algo.set_cancel_policy(algo.EODCancel())
-    algo.attach_pipeline(make_pipeline(p), PIPELINE_NAME)
+    common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     algo.schedule_function(flatten, algo.date_rules.every_day(),
                            algo.time_rules.market_close(minutes=p.FLAT_MINUTES_BEFORE_CLOSE))
     context.session = None

@@ -33,7 +33,6 @@ import pandas as pd
 import zipline.api as algo
 
 from algorithms import common
-from algorithms.costs import apply_costs
 from algorithms.extended_hours import ExtendedHours
 
 COSTS = "published"          # cost preset: zero | published | realistic
@@ -65,10 +64,7 @@ def make_pipeline(params=None):
 def initialize(context):
     """Attach the pipeline, install costs, schedule entry and cover."""
     p = common.load_params(context, globals())
-    common.ensure_pipeline_loaders(context)
-    apply_costs(context, p.COSTS, **getattr(context, "gapline_cost_overrides", {}))
-    algo.set_cancel_policy(algo.EODCancel())
-    algo.attach_pipeline(make_pipeline(p), PIPELINE_NAME)
+    common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(short_gap_ups, rules,
                            algo.time_rules.market_open(minutes=p.ENTRY_MINUTE))

@@ -28,7 +28,6 @@ day at 15:55 (zipline closes delisted names itself).
 import zipline.api as algo
 
 from algorithms import common
-from algorithms.costs import apply_costs
 
 COSTS = "published"          # cost preset: zero | published | realistic (algorithms.costs)
 TOP_N = 10                   # shorts per day, largest std first
@@ -49,10 +48,7 @@ def make_pipeline():
 def initialize(context):
     """Attach the pipeline, install costs, schedule signal, entry and exit."""
     p = common.load_params(context, globals())
-    common.ensure_pipeline_loaders(context)
-    apply_costs(context, p.COSTS, **getattr(context, "gapline_cost_overrides", {}))
-    algo.set_cancel_policy(algo.EODCancel())
-    algo.attach_pipeline(make_pipeline(), PIPELINE_NAME)
+    common.prepare(context, p, make_pipeline(), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(find_down_gaps, rules,
                            algo.time_rules.market_open(minutes=p.SIGNAL_MINUTE))

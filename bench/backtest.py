@@ -39,7 +39,11 @@ def make_bundle_files(root: Path, n_tickers: int, sessions: pd.DatetimeIndex, mi
     price = np.where(penny, rng.uniform(0.2, 4, n_tickers), rng.uniform(10, 300, n_tickers))
     minute_sessions = set(sessions[-minute_days:])
     for day in sessions:
-        gap = np.where(rng.random(n_tickers) < 0.03, rng.choice([-0.08, 0.3], n_tickers), 0.0)
+        # down gaps deep enough to clear the sell-gap threshold (prior low - 63-day price std),
+        # up gaps for the penny short
+        gap = np.where(rng.random(n_tickers) < 0.03,
+                       np.where(penny, rng.uniform(0.2, 0.6, n_tickers), -rng.uniform(0.2, 0.35, n_tickers)),
+                       0.0)
         open_ = price * (1 + gap)
         if day in minute_sessions:
             frame = minute_frame(tickers, day, open_, rng, PREMARKET_MINUTES)

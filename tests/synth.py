@@ -57,3 +57,14 @@ def regular_session_expected(frame, early_closes=()):
     out = frame[keep].copy()
     out["dt"] = start[keep].dt.tz_convert("UTC") + pd.Timedelta(minutes=1)
     return out
+
+
+def data_portal(bundle_data):
+    """A zipline DataPortal over a loaded bundle (minute + daily readers, adjustments)."""
+    from zipline.data.data_portal import DataPortal
+
+    return DataPortal(bundle_data.asset_finder, bundle_data.equity_minute_bar_reader.calendar,
+                      bundle_data.equity_daily_bar_reader.first_trading_day,
+                      equity_minute_reader=bundle_data.equity_minute_bar_reader,
+                      equity_daily_reader=bundle_data.equity_daily_bar_reader,
+                      adjustment_reader=bundle_data.adjustment_reader)

@@ -11,7 +11,7 @@ import pytest
 from bundles import layout
 from bundles.flatfiles import FlatFileError
 from bundles.polygon import SIDE_DIR, PolygonBundleConfig, build_bundle
-from tests.synth import ET, minute_rows, regular_session_expected, write_minute_days
+from tests.synth import ET, data_portal, minute_rows, regular_session_expected, write_minute_days
 
 DAYS = ["2024-07-01", "2024-07-02", "2024-07-03", "2024-07-05", "2024-07-08", "2024-07-09"]
 EARLY = ["2024-07-03"]  # NYSE closes 13:00 ET on 3 July 2024
@@ -223,14 +223,8 @@ def test_extended_hours_table_matches_pandas(synthetic):
 
 
 def test_split_and_dividend_adjusted_history(synthetic):
-    from zipline.data.data_portal import DataPortal
-
     data, frame = synthetic["data"], synthetic["frame"]
-    cal = data.equity_minute_bar_reader.calendar
-    portal = DataPortal(data.asset_finder, cal, data.equity_daily_bar_reader.first_trading_day,
-                        equity_minute_reader=data.equity_minute_bar_reader,
-                        equity_daily_reader=data.equity_daily_bar_reader,
-                        adjustment_reader=data.adjustment_reader)
+    portal = data_portal(data)
     spl = data.asset_finder.lookup_symbol("SPLT", pd.Timestamp("2024-07-09"))
     aaa = data.asset_finder.lookup_symbol("AAA", pd.Timestamp("2024-07-09"))
     end = pd.Timestamp("2024-07-09 16:00", tz=ET).tz_convert("UTC")

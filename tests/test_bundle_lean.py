@@ -16,6 +16,7 @@ import pytest
 from bundles import layout
 from bundles.polygon import PolygonBundleConfig, build_bundle
 from tests.conftest import shared_path
+from tests.synth import data_portal
 
 ET = "America/New_York"
 LEAN_TICKERS = ["aapl", "aig", "bac", "ibm", "spy"]
@@ -107,14 +108,8 @@ def test_aapl_bad_0400_print_stays_out_of_the_session(lean):
 
 
 def test_aapl_split_applied_as_adjustment(lean):
-    from zipline.data.data_portal import DataPortal
-
     frame, data = lean
-    cal = data.equity_minute_bar_reader.calendar
-    portal = DataPortal(data.asset_finder, cal, data.equity_daily_bar_reader.first_trading_day,
-                        equity_minute_reader=data.equity_minute_bar_reader,
-                        equity_daily_reader=data.equity_daily_bar_reader,
-                        adjustment_reader=data.adjustment_reader)
+    portal = data_portal(data)
     aapl = data.asset_finder.lookup_symbol("AAPL", pd.Timestamp("2014-06-09"))
     end = pd.Timestamp("2014-06-09 16:00", tz=ET).tz_convert("UTC")
     hist = portal.get_history_window([aapl], end, 3, "1d", "close", "minute")[aapl]
