@@ -1,0 +1,593 @@
+"""Algorithms on hostile data: halts, a delisting mid-position, splits on a holding day, a
+session without minute files, and no fill before the bar that reveals the signal.
+
+One small deterministic ``polygon`` bundle is built per module (Polygon day aggs for ~110
+sessions of history, ``daily_source="day"``, and minute files only for the tested sessions)
+and shared by every scenario. Universe (all names but FWD/REV are common stock):
+
+=========  ==============================================================================
+B1..B4     liquid ~$60 stocks trending up: the whole top decile of 40 common stocks by
+           dollar volume, so they are the only names sell_gap / buy_gap can screen
+P1..P3     ~$2 stocks (microcap_short's universe: 0.10 < close <= 5)
+F00..F32   $8 fillers (daily bars only) that make the top decile exactly four names
+FWD, REV   ETFs (outside every screen) with a 2:1 split and a 1:4 reverse split
+=========  ==============================================================================
+
+Tested sessions (minute files written for each, except 2024-06-17):
+
+2024-06-10  all candidates halted: every screened name has no bar after 09:30.
+            B1, B4, B5 have one quiet 09:30 bar; B2 gaps down on its 09:30 bar (sell_gap and
+            buy_gap signal and order: never fills, cancelled); B3 trades pre-market only.
+            P1 pumps pre-market (+30%) and never opens (signal, but no price: no order);
+            P2 gaps up on its 09:30 bar (order, never fills); P3 has no bar at all.
+2024-06-12  delisting mid-position: B4 gaps down and P3 gaps up; both stop trading after the
+            10:59 bar (11:00 end label) and never come back (reference ``active: false``,
+            ``delisted_utc`` the next day). The algorithm's exit cannot fill that day;
+            zipline auto-closes the position on 06-13 at the last known price.
+2024-06-14  B5 gaps down but has no 09:30 bar (first bar 09:33): no signal, no trade.
+2024-06-17  a session without any minute file (the day aggs exist): no trade.
+2024-06-18  normal day: B1 gaps down, P1 gaps up -- every strategy trades.
+2024-06-20..24  FWD (2:1 on 06-21) and REV (1:4 on 06-21, no bar at all on 06-21) held by a
+            small inline buy-and-hold algorithm across the splits.
+
+B3 (no bar on 06-10) is never traded later: zipline's ``ExponentialWeightedMovingStdDev``
+behind sell_gap's ``std`` is not NaN-aware (see ``factors.gap.price_std``), so one session
+without a trade keeps a name out of the signal for the 63-session window.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bundles import layout
+from bundles.polygon import PolygonBundleConfig, build_bundle
+
+ET = "America/New_York"
+BUNDLE = "test-hostile"
+CAPITAL = 1_000_000.0
+FIRST = "2024-01-02"
+LAST = "2024-06-24"
+HALT_DAY, DELIST_DAY, NO_0930_DAY, NO_BARS_DAY, TRADE_DAY = (
+    "2024-06-10", "2024-06-12", "2024-06-14", "2024-06-17", "2024-06-18")
+SPLIT_DAY = "2024-06-21"
+MINUTE_DAYS = ["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13", "2024-06-14",
+               "2024-06-18", "2024-06-20", "2024-06-21", "2024-06-24"]  # not 06-17
+RUN = ("2024-06-10", "2024-06-18")
+BIG = ["B1", "B2", "B3", "B4", "B5"]
+PENNY = ["P1", "P2", "P3"]
+FILLERS = [f"F{i:02d}" for i in range(42)]
+GAP_DOWN, GAP_UP = 0.85, 1.30
+BIG_BAR_VOLUME, PENNY_BAR_VOLUME = 50_000, 500_000
+PUBLISHED_BPS = 3.0  # the "published" cost preset: fill = bar close -/+ 3 bps, no fees
+
+# Per (day, ticker) minute-bar plan; names not listed trade normally from 09:30 to 15:59
+# with their 09:30 open at the prior close. ``None``: no bar at all that day.
+# gap: open / prior close; start/end: first/last regular bar (start label, ET);
+# pm: pre-market bars 08:00-09:00 at gap x prior close; regular=False: pre-market only.
+PLAN = {
+    HALT_DAY: {
+        "B1": dict(end="09:30"),
+        "B2": dict(gap=GAP_DOWN, end="09:30"),
+        "B3": dict(gap=GAP_DOWN, pm=True, regular=False),
+        "B4": dict(end="09:30"),
+        "B5": dict(end="09:30"),
+        "P1": dict(gap=GAP_UP, pm=True, regular=False),
+        "P2": dict(gap=GAP_UP, end="09:30"),
+        "P3": None,
+    },
+    DELIST_DAY: {
+        "B4": dict(gap=GAP_DOWN, end="10:59"),
+        "P3": dict(gap=GAP_UP, pm=True, end="10:59"),
+    },
+    NO_0930_DAY: {"B5": dict(gap=GAP_DOWN, start="09:33")},
+    TRADE_DAY: {"B1": dict(gap=GAP_DOWN), "P1": dict(gap=GAP_UP, pm=True)},
+}
+DELISTED = {"B4": DELIST_DAY, "P3": DELIST_DAY}  # last session with data
+
+
+# ----------------------------------------------------------------------------- data
+def _sessions():
+    from zipline.utils.calendar_utils import get_calendar
+
+    return get_calendar("XNYS").sessions_in_range(pd.Timestamp(FIRST), pd.Timestamp(LAST))
+
+
+def _bars(ticker, day, open_, start, end, volume, rng, digits, step=0.0002):
+    """Polygon minute rows from ``start`` to ``end`` ET (start labels), first open ``open_``."""
+    minutes = pd.date_range(f"{day} {start}", f"{day} {end}", freq="min", tz=ET)
+    n = len(minutes)
+    close = open_ * np.exp(np.cumsum(rng.normal(0.0, step, n)))
+    opens = np.r_[open_, close[:-1]]
+    frame = pd.DataFrame({
+        "ticker": ticker, "volume": float(volume),
+        "open": opens.round(digits), "close": close.round(digits),
+        "window_start": minutes.tz_convert("UTC").asi8, "transactions": 10,
+    })
+    frame["high"] = (frame[["open", "close"]].max(axis=1) * 1.0005).round(digits)
+    frame["low"] = (frame[["open", "close"]].min(axis=1) * 0.9995).round(digits)
+    return frame
+
+
+def _flat_bars(ticker, day, price, volume=100_000):
+    """Every regular bar of ``day`` at exactly ``price`` (open = high = low = close)."""
+    minutes = pd.date_range(f"{day} 09:30", f"{day} 15:59", freq="min", tz=ET)
+    return pd.DataFrame({"ticker": ticker, "volume": float(volume), "open": price,
+                         "close": price, "high": price, "low": price,
+                         "window_start": minutes.tz_convert("UTC").asi8, "transactions": 10})
+
+
+def _day_row(ticker, day, o, h, lo, c, v):
+    return {"ticker": ticker, "volume": float(v), "open": o, "close": c, "high": h, "low": lo,
+            "window_start": pd.Timestamp(day).tz_localize(ET).value, "transactions": 100}
+
+
+def _regular_agg(ticker, day, bars):
+    start = pd.to_datetime(bars["window_start"], utc=True).dt.tz_convert(ET)
+    clock = start.dt.strftime("%H:%M")
+    reg = bars[(clock >= "09:30") & (clock <= "15:59")]
+    if reg.empty:
+        return None
+    return _day_row(ticker, day, reg["open"].iloc[0], reg["high"].max(), reg["low"].min(),
+                    reg["close"].iloc[-1], reg["volume"].sum())
+
+
+# FWD / REV: unadjusted prices around the 06-21 splits (flat bars make the hand computation exact)
+SPLIT_PRICES = {"FWD": {"2024-06-20": 100.0, "2024-06-21": 50.25, "2024-06-24": 50.5},
+                "REV": {"2024-06-20": 2.0, "2024-06-21": None, "2024-06-24": 8.2}}
+SPLITS = [{"ticker": "FWD", "execution_date": SPLIT_DAY, "split_from": 1, "split_to": 2},
+          {"ticker": "REV", "execution_date": SPLIT_DAY, "split_from": 4, "split_to": 1}]
+
+
+def make_raw(root):
+    """Write the raw Polygon files; returns {"minutes": all minute rows, "daily": day rows}."""
+    rng = np.random.default_rng(20240610)
+    sessions = [s.strftime("%Y-%m-%d") for s in _sessions()]
+    close = {**{t: 40.0 + 2 * i for i, t in enumerate(BIG)},
+             **{t: 1.5 + 0.1 * i for i, t in enumerate(PENNY)},
+             **{t: 8.0 for t in FILLERS}}
+    drift = {**{t: 0.003 for t in BIG}, **{t: 0.002 for t in PENNY}, **{t: 0.0 for t in FILLERS}}
+    noise = {**{t: 0.004 for t in BIG}, **{t: 0.01 for t in PENNY}, **{t: 0.01 for t in FILLERS}}
+    minute_parts, day_rows = [], []
+    for day in sessions:
+        rows = []
+        minute_day = day in MINUTE_DAYS
+        for t in BIG + PENNY + FILLERS:
+            if t in DELISTED and day > DELISTED[t]:
+                continue
+            prior = close[t]
+            if minute_day and t in BIG + PENNY:
+                plan = PLAN.get(day, {}).get(t, {})
+                if plan is None:
+                    continue
+                digits = 2 if t in BIG else 4
+                vol = BIG_BAR_VOLUME if t in BIG else PENNY_BAR_VOLUME
+                open_ = round(prior * plan.get("gap", 1.0), digits)
+                parts = []
+                if plan.get("pm"):
+                    pm = _bars(t, day, open_, "08:00", "09:00", vol // 10, rng, digits)
+                    parts.append(pm)
+                if plan.get("regular", True):
+                    parts.append(_bars(t, day, open_, plan.get("start", "09:30"),
+                                       plan.get("end", "15:59"), vol, rng, digits))
+                bars = pd.concat(parts, ignore_index=True)
+                minute_parts.append(bars)
+                row = _regular_agg(t, day, bars)
+                if row is not None:
+                    rows.append(row)
+                    close[t] = row["close"]
+                continue
+            # a day-aggs-only session for this name
+            c = prior * (1 + drift[t] + rng.normal(0, noise[t]))
+            o = prior * (1 + rng.normal(0, noise[t] / 4))
+            per_bar = BIG_BAR_VOLUME if t in BIG else PENNY_BAR_VOLUME if t in PENNY else 100_000
+            vol = per_bar * 390
+            rows.append(_day_row(t, day, round(o, 3), round(max(o, c) * 1.003, 3),
+                                 round(min(o, c) * 0.997, 3), round(c, 3), vol))
+            close[t] = round(c, 3)
+        if minute_day and day in SPLIT_PRICES["FWD"]:
+            for t, prices in SPLIT_PRICES.items():
+                if prices[day] is None:
+                    continue
+                bars = _flat_bars(t, day, prices[day])
+                minute_parts.append(bars)
+                rows.append(_regular_agg(t, day, bars))
+        day_rows.extend(rows)
+        layout.write_day_file(root, layout.DAY_DATASET, day,
+                              pd.DataFrame(rows).sort_values("ticker", kind="stable"))
+    minutes = pd.concat(minute_parts, ignore_index=True)
+    days = (pd.to_datetime(minutes["window_start"], utc=True).dt.tz_convert(ET)
+            .dt.strftime("%Y-%m-%d"))
+    for day, part in minutes.groupby(days):
+        layout.write_day_file(root, layout.MINUTE_DATASET, day,
+                              part.sort_values(["ticker", "window_start"], kind="stable"))
+    tickers = [{"ticker": t, "name": t, "type": "CS", "primary_exchange": "XNAS", "active": True}
+               for t in BIG + PENNY + FILLERS if t not in DELISTED]
+    tickers += [{"ticker": t, "name": t, "type": "CS", "primary_exchange": "XNYS", "active": False,
+                 "delisted_utc": f"{pd.Timestamp(d) + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z"}
+                for t, d in DELISTED.items()]
+    tickers += [{"ticker": t, "name": t, "type": "ETF", "primary_exchange": "ARCX", "active": True}
+                for t in SPLIT_PRICES]
+    layout.write_reference(root, "tickers", tickers)
+    layout.write_reference(root, "splits", SPLITS)
+    return {"minutes": minutes.assign(day=days), "daily": pd.DataFrame(day_rows)}
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("hostile_raw")
+    zroot = tmp_path_factory.mktemp("hostile_zipline")
+    written = make_raw(raw)
+    data = build_bundle(BUNDLE, PolygonBundleConfig(root=raw, daily_source="day"), zroot)
+    ingestion = max(p for p in (zroot / "data" / BUNDLE).iterdir() if p.is_dir())
+    return {"env": dict(os.environ, ZIPLINE_ROOT=str(zroot)), "data": data,
+            "ingestion": ingestion, **written}
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+_PERF: dict = {}
+
+
+@pytest.fixture(scope="module")
+def perf_of(hostile):
+    """``perf_of(algo)``: the perf frame of ``algo`` over RUN (simulated once)."""
+    from algorithms.runner import run
+
+    def get(algo):
+        if algo not in _PERF:
+            _PERF[algo] = _quiet(run, algo, *RUN, bundle=BUNDLE, environ=hostile["env"],
+                                 capital_base=CAPITAL)
+        return _PERF[algo]
+
+    yield get
+    _PERF.clear()
+
+
+#: per algorithm: signal count and ordered names on HALT_DAY, the delisted name it holds,
+#: the name it trades on TRADE_DAY, order side, and ET end labels of the order/entry/exit bars
+EXPECT = {
+    "sell_gap": dict(halt_candidates=5, halt_signals=1, halt_ordered={"B2"}, delisted="B4",
+                     traded="B1", side=-1, order="09:40", entry="09:41", exit="15:56",
+                     size=lambda price, pv: int(-50_000.0 / price)),
+    "buy_gap": dict(halt_candidates=5, halt_signals=1, halt_ordered={"B2"}, delisted="B4",
+                    traded="B1", side=+1, order="09:31", entry="09:32", exit="16:00",
+                    size=lambda price, pv: int(50_000.0 / price)),
+    # 50% of the portfolio value (pv) over 5 slices; P1 (pre-market only) signals but has no
+    # price, so only P2 is ordered
+    "microcap_short": dict(halt_candidates=3, halt_signals=2, halt_ordered={"P2"},
+                           delisted="P3", traded="P1", side=-1, order="09:31", entry="09:32",
+                           exit="12:01", size=lambda price, pv: int(-0.5 * pv / 5 / price)),
+}
+ALGOS = list(EXPECT)
+
+
+def _day(ts):
+    ts = pd.Timestamp(ts)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(ET).tz_localize(None)
+    return ts.normalize().strftime("%Y-%m-%d")
+
+
+def fills(perf):
+    """Every transaction: session, ET clock, symbol, amount, price, whether an order made it."""
+    rows = []
+    for session, txns in perf["transactions"].items():
+        for t in txns:
+            dt = pd.Timestamp(t["dt"]).tz_convert(ET)
+            rows.append({"session": _day(session), "clock": dt.strftime("%H:%M"), "dt": dt,
+                         "symbol": t["sid"].symbol, "amount": int(t["amount"]),
+                         "price": float(t["price"]), "ordered": t["order_id"] is not None})
+    return pd.DataFrame(rows, columns=["session", "clock", "dt", "symbol", "amount", "price",
+                                       "ordered"])
+
+
+def orders(perf, day):
+    """The day's orders, last state of each: {id: order dict}."""
+    out = {}
+    for session, os_ in perf["orders"].items():
+        if _day(session) == day:
+            for o in os_:
+                out[o["id"]] = o
+    return out
+
+
+def row(perf, day):
+    return perf[[_day(s) == day for s in perf.index]].iloc[0]
+
+
+def bar(hostile, ticker, day, clock):
+    """The raw Polygon minute row of ``ticker`` starting at ``clock`` ET on ``day``."""
+    m = hostile["minutes"]
+    start = pd.Timestamp(f"{day} {clock}", tz=ET).tz_convert("UTC").value
+    hit = m[(m["ticker"] == ticker) & (m["window_start"] == start)]
+    assert len(hit) == 1, (ticker, day, clock)
+    return hit.iloc[0]
+
+
+def start_of(end_label):
+    """Polygon start label (HH:MM) of the bar zipline labels ``end_label``."""
+    return (pd.Timestamp(f"2000-01-01 {end_label}") - pd.Timedelta(minutes=1)).strftime("%H:%M")
+
+
+def fill_price(close, side):
+    """The published preset's fill: the bar close moved 3 bps against the order."""
+    return close + close * (PUBLISHED_BPS / 10_000.0 * side)
+
+
+def _vectorized(hostile):
+    from tests import vectorized as V
+
+    return V, V.Bundle.open(hostile["ingestion"])
+
+
+def _no_volume(hostile, day, sids, from_end_label="09:31"):
+    """True when none of ``sids`` has a stored minute bar on ``day`` from ``from_end_label``."""
+    from zipline.utils.calendar_utils import get_calendar
+
+    minutes = get_calendar("XNYS").session_minutes(pd.Timestamp(day))
+    minutes = minutes[minutes.tz_convert(ET).strftime("%H:%M") >= from_end_label]
+    (vol,) = hostile["data"].equity_minute_bar_reader.load_raw_arrays(
+        ["volume"], minutes[0], minutes[-1], list(sids))
+    return bool((np.nan_to_num(vol) == 0).all())
+
+
+def _sid(hostile, symbol, day):
+    return hostile["data"].asset_finder.lookup_symbol(symbol, pd.Timestamp(day)).sid
+
+
+# ----------------------------------------------------------------------------- 1. halts
+@pytest.mark.parametrize("algo", ALGOS)
+def test_all_candidates_halted_no_fill_and_flat(hostile, perf_of, algo):
+    from zipline.finance.order import ORDER_STATUS
+
+    exp = EXPECT[algo]
+    # the data: every name the day's screen passes has no bar from the entry bar on
+    V, b = _vectorized(hostile)
+    screen = (V.microcap_screen if algo == "microcap_short" else V.sell_gap_screen)(
+        b, pd.Timestamp(HALT_DAY))
+    assert len(screen) == exp["halt_candidates"]
+    assert _no_volume(hostile, HALT_DAY, screen.index, exp["entry"])
+
+    perf = perf_of(algo)
+    r = row(perf, HALT_DAY)
+    # the screen and the signal did fire: the order path ran on halted names
+    assert (r["candidates"], r["signals"]) == (exp["halt_candidates"], exp["halt_signals"])
+    placed = orders(perf, HALT_DAY)
+    assert {o["sid"].symbol for o in placed.values()} == exp["halt_ordered"]
+    for o in placed.values():
+        assert pd.Timestamp(o["created"]).tz_convert(ET).strftime("%H:%M") == exp["order"]
+        assert o["filled"] == 0 and o["status"] == ORDER_STATUS.CANCELLED
+        assert np.sign(o["amount"]) == exp["side"]
+    f = fills(perf)
+    assert f[f["session"] == HALT_DAY].empty
+    assert r["positions"] == []
+    assert r["portfolio_value"] == CAPITAL and r["pnl"] == 0.0
+    assert r["ending_cash"] == CAPITAL
+
+
+# ----------------------------------------------------------------------------- 2. delisting
+@pytest.mark.parametrize("algo", ALGOS)
+def test_delisting_mid_position_closes_at_the_last_price(hostile, perf_of, algo):
+    from zipline.finance.order import ORDER_STATUS
+
+    exp = EXPECT[algo]
+    name, next_day = exp["delisted"], "2024-06-13"
+    asset = hostile["data"].asset_finder.lookup_symbol(name, pd.Timestamp(DELIST_DAY))
+    assert asset.end_date == pd.Timestamp(DELIST_DAY)
+    assert asset.auto_close_date == pd.Timestamp(next_day)
+    assert _no_volume(hostile, DELIST_DAY, [asset.sid], "11:01")  # last bar: 10:59 (11:00 label)
+    last = bar(hostile, name, DELIST_DAY, "10:59")["close"]
+
+    perf = perf_of(algo)
+    assert row(perf, DELIST_DAY)["signals"] == 1
+    f = fills(perf)
+    f = f[f["symbol"] == name].reset_index(drop=True)
+    assert len(f) == 2, f
+    entry, auto = f.iloc[0], f.iloc[1]
+    # entry: sized on the order bar's close, filled on the next bar at its close -/+ 3 bps
+    order_close = bar(hostile, name, DELIST_DAY, start_of(exp["order"]))["close"]
+    entry_close = bar(hostile, name, DELIST_DAY, start_of(exp["entry"]))["close"]
+    assert (entry["session"], entry["clock"], entry["ordered"]) == (DELIST_DAY, exp["entry"], True)
+    assert entry["amount"] == exp["size"](order_close, CAPITAL) != 0
+    assert entry["price"] == pytest.approx(fill_price(entry_close, exp["side"]), rel=1e-12)
+    # the algorithm's exit order finds no bar after 11:00: it never fills, cancelled that day
+    exits = [o for o in orders(perf, DELIST_DAY).values() if o["amount"] == -entry["amount"]]
+    assert len(exits) == 1
+    assert exits[0]["filled"] == 0 and exits[0]["status"] == ORDER_STATUS.CANCELLED
+    # held overnight, marked at the last known price
+    held = [p for p in row(perf, DELIST_DAY)["positions"] if p["sid"].symbol == name]
+    assert len(held) == 1 and held[0]["amount"] == entry["amount"]
+    assert held[0]["last_sale_price"] == pytest.approx(last, rel=1e-12)
+    # next session: no new order in the dead name; zipline closes it at the last known price
+    assert not [o for o in orders(perf, next_day).values() if o["sid"].symbol == name]
+    assert (auto["session"], auto["ordered"], auto["amount"]) == (next_day, False, -entry["amount"])
+    assert auto["price"] == pytest.approx(last, rel=1e-12)
+    assert not [p for p in row(perf, next_day)["positions"] if p["sid"].symbol == name]
+    # P&L by hand: shares x (last price - entry fill), all booked on the delisting day
+    expected = entry["amount"] * (last - entry["price"])
+    assert row(perf, DELIST_DAY)["pnl"] == pytest.approx(expected, abs=1e-6)
+    assert row(perf, next_day)["pnl"] == pytest.approx(0.0, abs=1e-9)
+    # nothing else traded before: the portfolio holds exactly that P&L, in cash
+    assert row(perf, next_day)["portfolio_value"] == pytest.approx(CAPITAL + expected, abs=1e-6)
+    assert row(perf, next_day)["ending_cash"] == pytest.approx(CAPITAL + expected, abs=1e-6)
+    assert np.isfinite(perf["portfolio_value"]).all()
+
+
+# ----------------------------------------------------------------------------- 3. splits
+def test_split_on_a_holding_day_keeps_the_portfolio_value_continuous(hostile):
+    """Buy 100 FWD at $100 and 100 REV at $2 on 06-20 and hold. On 06-21 FWD splits 2:1
+    (trades at $50.25) and REV 1:4 (no bar at all that day: its last price $2.00 must be
+    read as $8.00). By hand: 200 FWD (cost $50) and 25 REV (cost $8); P&L 06-21 =
+    200 x 50.25 - 100 x 100 + 25 x 8 - 100 x 2 = +50; 06-24 = 200 x 0.25 + 25 x 0.20 = +55.
+    Unadjusted, 06-21 would show 100 x 50.25 - 10,000 + 100 x 2 - 200 = -4,975."""
+    from zipline import run_algorithm
+    from zipline.api import (date_rules, order, schedule_function, set_commission,
+                             set_slippage, symbol, time_rules)
+    from zipline.finance import commission, slippage
+
+    data = hostile["data"]
+    fwd, rev = (_sid(hostile, s, "2024-06-24") for s in ("FWD", "REV"))
+    splits = {s: data.adjustment_reader.get_adjustments_for_sid("splits", s) for s in (fwd, rev)}
+    assert splits == {fwd: [[pd.Timestamp(SPLIT_DAY), 0.5]], rev: [[pd.Timestamp(SPLIT_DAY), 4.0]]}
+    assert _no_volume(hostile, SPLIT_DAY, [rev])
+
+    def initialize(context):
+        set_slippage(us_equities=slippage.FixedSlippage(spread=0.0))
+        set_commission(us_equities=commission.PerShare(cost=0.0, min_trade_cost=0.0))
+        context.bought = False
+        schedule_function(buy, date_rules.every_day(), time_rules.market_open(minutes=1))
+
+    def buy(context, data):
+        if not context.bought:
+            order(symbol("FWD"), 100)
+            order(symbol("REV"), 100)
+            context.bought = True
+
+    perf = _quiet(run_algorithm, start=pd.Timestamp("2024-06-20"), end=pd.Timestamp("2024-06-24"),
+                  initialize=initialize, capital_base=CAPITAL, data_frequency="minute",
+                  bundle=BUNDLE, environ=hostile["env"], benchmark_returns=None)
+    f = fills(perf)
+    assert list(zip(f["session"], f["clock"], f["symbol"], f["amount"], f["price"])) == [
+        ("2024-06-20", "09:32", "FWD", 100, 100.0), ("2024-06-20", "09:32", "REV", 100, 2.0)]
+
+    def positions(day):
+        return {p["sid"].symbol: (p["amount"], p["cost_basis"], p["last_sale_price"])
+                for p in row(perf, day)["positions"]}
+
+    assert positions("2024-06-20") == {"FWD": (100, 100.0, 100.0), "REV": (100, 2.0, 2.0)}
+    got = positions(SPLIT_DAY)
+    assert got["FWD"] == (200, pytest.approx(50.0), pytest.approx(50.25))
+    assert got["REV"] == (25, pytest.approx(8.0), pytest.approx(8.0))
+    assert positions("2024-06-24")["REV"][2] == pytest.approx(8.2)
+    cash = CAPITAL - 100 * 100.0 - 100 * 2.0
+    pv = {d: row(perf, d)["portfolio_value"] for d in ("2024-06-20", SPLIT_DAY, "2024-06-24")}
+    assert pv["2024-06-20"] == pytest.approx(CAPITAL, abs=1e-9)
+    assert pv[SPLIT_DAY] == pytest.approx(cash + 200 * 50.25 + 25 * 8.0, abs=1e-9)
+    assert pv["2024-06-24"] == pytest.approx(cash + 200 * 50.5 + 25 * 8.2, abs=1e-9)
+    assert row(perf, SPLIT_DAY)["pnl"] == pytest.approx(50.0, abs=1e-9)
+    assert row(perf, "2024-06-24")["pnl"] == pytest.approx(55.0, abs=1e-9)
+    # no fractional shares: the split paid no cash
+    assert list(perf["ending_cash"]) == pytest.approx([cash] * 3, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- 4. no minute bars
+@pytest.mark.parametrize("algo", ALGOS)
+def test_session_without_minute_files_then_a_normal_day(hostile, perf_of, algo):
+    exp = EXPECT[algo]
+    data = hostile["data"]
+    # the data: no minute bar at all on NO_BARS_DAY, though it is a session with day aggs
+    all_sids = list(data.asset_finder.sids)
+    alive = [s for s in all_sids
+             if data.asset_finder.retrieve_asset(s).end_date >= pd.Timestamp(NO_BARS_DAY)]
+    assert _no_volume(hostile, NO_BARS_DAY, alive)
+    traded = _sid(hostile, exp["traded"], TRADE_DAY)
+    assert data.equity_daily_bar_reader.get_value(traded, pd.Timestamp(NO_BARS_DAY), "volume") > 0
+
+    perf = perf_of(algo)
+    assert [_day(s) for s in perf.index] == ["2024-06-10", "2024-06-11", "2024-06-12",
+                                            "2024-06-13", "2024-06-14", NO_BARS_DAY, TRADE_DAY]
+    r = row(perf, NO_BARS_DAY)
+    assert r["candidates"] > 0 and r["signals"] == 0
+    assert not orders(perf, NO_BARS_DAY)
+    f = fills(perf)
+    assert f[f["session"] == NO_BARS_DAY].empty
+    assert r["positions"] == [] and r["pnl"] == 0.0
+
+    # the next session trades normally: one entry on the bar after the order, one exit
+    nxt = row(perf, TRADE_DAY)
+    assert nxt["signals"] == 1
+    t = f[f["session"] == TRADE_DAY].reset_index(drop=True)
+    assert list(t["symbol"]) == [exp["traded"]] * 2
+    assert list(t["clock"]) == [exp["entry"], exp["exit"]] and t["ordered"].all()
+    entry, exit_ = t.iloc[0], t.iloc[1]
+    order_close = bar(hostile, exp["traded"], TRADE_DAY, start_of(exp["order"]))["close"]
+    pv_before = row(perf, NO_BARS_DAY)["portfolio_value"]  # nothing held overnight
+    assert entry["amount"] == exp["size"](order_close, pv_before) == -exit_["amount"]
+    for fill, side in ((entry, exp["side"]), (exit_, -exp["side"])):
+        close = bar(hostile, exp["traded"], TRADE_DAY, start_of(fill["clock"]))["close"]
+        assert fill["price"] == pytest.approx(fill_price(close, side), rel=1e-12)
+    assert nxt["positions"] == []
+    by_hand = entry["amount"] * (exit_["price"] - entry["price"])
+    assert nxt["pnl"] == pytest.approx(by_hand, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- 5. no early fill
+@pytest.mark.parametrize("algo", ALGOS)
+def test_no_fill_before_the_bar_after_the_signal(hostile, perf_of, algo):
+    exp = EXPECT[algo]
+    perf = perf_of(algo)
+    f = fills(perf)
+    ordered = f[f["ordered"]]
+    assert len(ordered) == 3  # delisting-day entry, normal-day entry and exit
+    # every name traded has its 09:30 bar that day (``bar`` asserts the row exists)
+    for day, sym in set(zip(ordered["session"], ordered["symbol"])):
+        bar(hostile, sym, day, "09:30")
+    assert (ordered["clock"] >= exp["entry"]).all(), ordered
+    first = ordered.groupby(["session", "symbol"])["clock"].min()
+    assert (first == exp["entry"]).all(), first
+    # zipline's own auto-close is the only fill without an order
+    assert list(f.loc[~f["ordered"], "symbol"]) == [exp["delisted"]]
+
+
+@pytest.mark.parametrize("algo", ["sell_gap", "buy_gap"])
+def test_gap_without_a_0930_bar_is_not_traded(hostile, perf_of, algo):
+    """B5 is in the screen on NO_0930_DAY and its first bar (09:33) gaps below prior_low -
+    std and the 20-day mean -- but the signal bar (09:30) does not exist: no signal, no
+    order, no fill (a later bar must not stand in for the open)."""
+    V, b = _vectorized(hostile)
+    screen = V.sell_gap_screen(b, pd.Timestamp(NO_0930_DAY))
+    b5 = _sid(hostile, "B5", NO_0930_DAY)
+    assert b5 in screen.index
+    first = bar(hostile, "B5", NO_0930_DAY, "09:33")
+    s = screen.loc[b5]
+    assert first["open"] < s["prior_low"] - s["std"] and first["open"] < s["mavg"]
+    assert _no_volume(hostile, NO_0930_DAY, [b5], "09:31") is False
+    assert _no_volume(hostile, NO_0930_DAY, [b5], "09:34") is False
+    hostile_minutes = hostile["minutes"]
+    clock = pd.to_datetime(hostile_minutes["window_start"], utc=True).dt.tz_convert(ET)
+    b5_rows = hostile_minutes[(hostile_minutes["ticker"] == "B5")
+                              & (hostile_minutes["day"] == NO_0930_DAY)]
+    assert clock[b5_rows.index].min().strftime("%H:%M") == "09:33"
+
+    perf = perf_of(algo)
+    r = row(perf, NO_0930_DAY)
+    # buy_gap's screen has no price band: a superset of sell_gap's here
+    assert r["candidates"] == len(screen) if algo == "sell_gap" else r["candidates"] > len(screen)
+    assert r["signals"] == 0
+    assert not orders(perf, NO_0930_DAY)
+    f = fills(perf)
+    assert f[f["session"] == NO_0930_DAY].empty
+
+
+# ----------------------------------------------------------------------------- cross-check
+@pytest.mark.parametrize("algo", ["sell_gap", "microcap_short"])
+def test_independent_reimplementation_agrees_on_hostile_data(hostile, perf_of, algo):
+    """tests/vectorized.py (plain pandas, no zipline ledger) gives the same ordered fills and
+    daily portfolio values on this data; it never closes the delisted position, which it
+    keeps at its last price -- the value zipline's auto-close books."""
+    V, b = _vectorized(hostile)
+    vfills, vdaily = getattr(V, algo)(b, *RUN, capital=CAPITAL)
+    perf = perf_of(algo)
+    f = fills(perf)
+    f = f[f["ordered"]]
+    assert len(f) == 3
+    assert list(zip(f["dt"].dt.tz_convert("UTC"), f["symbol"], f["amount"])) == \
+        list(zip(pd.DatetimeIndex(vfills["dt"]).tz_convert("UTC"), vfills["symbol"],
+                 vfills["amount"]))
+    assert list(f["price"]) == pytest.approx(list(vfills["price"]), rel=1e-12)
+    assert list(perf["portfolio_value"]) == pytest.approx(list(vdaily["portfolio_value"]),
+                                                          abs=1e-6)
