@@ -154,7 +154,7 @@ STANDARD_RUNS = {
     "microcap_short_realistic": ("microcap_short", "2024-12-02", "2024-12-20",
                                  {"costs": "realistic"}),
     "gap_and_go": ("gap_and_go", "2024-10-01", "2024-10-31", {"costs": "published"}),
-    # the demo's pumps fade, so the default rules never break out; looser rules (small gaps,
+    # looser rules (small gaps, any size, 1% positions) exercise more entries, the VWAP stop and the 15:45 exit
     # any size, 1% positions) exercise entries, the VWAP stop and the 15:45 exit
     "gap_and_go_loose": ("gap_and_go", "2024-10-01", "2024-10-31",
                          {"costs": "published", "min_gap": 0.03, "min_pm_volume": 5000,

@@ -21,13 +21,29 @@ three of them early closes at 13:00 ET); session opens and closes come from the 
   sessions) open with a *sell gap*: the open is set below the prior day's low by 1.3-3x the
   63-day EWM standard deviation of closes (``close.ewm(span=63).std()`` over the prior
   sessions' day-aggregate closes), and the day then drifts on (continuation) or back
-  (reversion) at random, on 4x volume.
-* 20 small caps (``CS``, $2-$15, 8-30 % of minutes).
+  (reversion) at random, on 4x volume. From October on (once the screen has its 63 sessions),
+  another ~10 % of the days on which a name passes the QuantRocket sell-gap *screen* -- as
+  Pipeline computes it on the ingested bundle: one of the ~11 most liquid common stocks by
+  30-day dollar volume (the screen keeps the top decile, ~14), close > $10 and above its
+  20-day mean -- open with a sell gap that also satisfies the screen's signal: below the
+  prior regular-session low minus zipline's ``ExponentialWeightedMovingStdDev(close, 63,
+  decay 0.99)`` (1.1-1.8x), and below the 20-day mean (``screened: true`` in the manifest).
+* 20 low-float small caps (``CS``, $3-$20, 5-60 M shares, 8-30 % of minutes). From October
+  on, ~3 % of the days of the small and mid caps with fewer than 50 M shares outstanding and
+  a prior close of $5.5-$34 are *gap-and-go* days: news between 04:30 and 08:00 ET, a
+  pre-market gap of 11-40 % on heavy volume (the pre-market high 3-10 % above the last
+  pre-market price), a pull-back under the pre-market high after the open, then a break above
+  it on a volume burst 4-75 minutes after the open and a run of 4-30 %: *runners* (45 %) hold
+  most of it, *faders* (30 %) give it back to around the pre-market high, *reversals* (25 %)
+  drop back to the open and below within the hour (``gap_and_go`` in the manifest).
 * 25 penny stocks (``CS``, $0.10-$5; four below $0.05 with sub-penny prices such as 0.0034,
   one of them around $0.01): 20-50 % of regular-session minutes have a bar; on ~3 % of days a
   pre-market *pump* (news between 04:00 and 07:20 ET, heavy volume, prices 20-150 % above the
-  prior close) that fades during the regular session. One penny stock is halted intraday
-  (no bars for 26 minutes) on one day.
+  prior close; the stock then trades nearly every minute of the morning). Most pumps chop
+  around the open for 30-120 minutes and fade (``kind: fade``); a quarter *squeeze* 20-80 %
+  above the open 8-60 minutes after it, then fade (``squeeze``) or hold most of it into the
+  close (``squeeze_hold``, about a third of the squeezes). One penny stock is halted
+  intraday (no bars for 26 minutes) on one day.
 * SPY, QQQ, IWM (``ETF``, ARCX), 3 ADRs (``ADRC``), 3 warrants (``WARRANT``, ticker ends in
   ``W``, sub-dollar), 2 preferreds (``PFD``, Polygon-style tickers such as ``ABCpA``).
 
@@ -661,16 +677,16 @@ class _Simulation:
             close[j] = round_price(prev[j] * (1 + p * rng.uniform(-0.25, 0.45)))
             rth_sigma[j] *= 2.0
             t_news = int(rng.integers(0, 201))
-            squeeze = None
+            # The morning: (move from the open, minutes after the open, holds the squeeze?)
             if self.squeeze[i, d]:  # squeezes 20-80 % above the open in the first hour
                 size, t_sq = ev.uniform(0.2, 0.8), int(ev.integers(8, 61))
                 hold = bool(ev.random() < 0.35)  # ... and holds, or fades as usual
                 if hold:
                     close[j] = round_price(open_[j] * (1 + size * ev.uniform(0.2, 0.8)))
-                squeeze = (size, t_sq, hold)
+                morning = (size, t_sq, hold)
             else:  # the fade starts after a morning of chop around the open
-                squeeze = (ev.uniform(-0.08, 0.06), int(ev.integers(30, 121)), None)
-            pump_rows.append((j, p, t_news, squeeze))
+                morning = (ev.uniform(-0.08, 0.06), int(ev.integers(30, 121)), None)
+            pump_rows.append((j, p, t_news, morning))
 
         # Gap-and-go days: news before the open, a 11-40 % pre-market gap on heavy volume, a
         # pull-back under the pre-market high after the open, then a break above it on a volume
@@ -736,8 +752,9 @@ class _Simulation:
         prof = np.r_[0.04 + 0.25 * t_pre ** 2, rth_prof, 0.05 + 0.3 * np.exp(-t_post / 30)]
         vol_f = (self.base_vol[a] * vol_mult)[:, None] * prof[None, :]  # x noise below
 
-        # Pre-market pumps: news between 04:00 and 07:20, a spike, then a fade from the open.
-        for j, p, t_news, squeeze in pump_rows:
+        # Pre-market pumps: news between 04:00 and 07:20, a spike; in the session a morning of
+        # chop (or a squeeze), then the fade (or the squeeze holds).
+        for j, p, t_news, morning in pump_rows:
             base = np.log(prev[j])
             peak = base + np.log1p(p)
             first = base + np.log1p(p * rng.uniform(0.6, 0.9))
@@ -764,7 +781,7 @@ class _Simulation:
                      "open": float(open_[j]), "close": float(close[j]), "kind": "fade"}
             # Regular session: open -> the morning waypoint (a squeeze top, or chop around
             # the open) -> the close.
-            move, t_w, hold = squeeze
+            move, t_w, hold = morning
             lo_, mid = np.log(open_[j]), np.log(open_[j]) + np.log1p(move)
             s_w = 1.5 * rth_sigma[j]
             L[j, PRE_MINUTES + 1:PRE_MINUTES + t_w + 1] = _bridge(

@@ -297,6 +297,50 @@ def test_sell_gaps(manifest, daily):
     assert 0.005 < len(events) / len(liquid) < 0.025
 
 
+def _zipline_ewm_std(x, decay_rate=0.99):
+    """zipline's ExponentialWeightedMovingStdDev over a window (oldest first)."""
+    w = decay_rate ** np.arange(len(x) + 1, 1, -1)
+    mean = np.average(x, weights=w)
+    var = np.average((x - mean) ** 2, weights=w)
+    return np.sqrt(var * w.sum() ** 2 / (w.sum() ** 2 - (w ** 2).sum()))
+
+
+def test_screened_sell_gaps(root, manifest, daily, calendar):
+    """From October on, sell gaps that pass the sell-gap screen itself: top decile of 30-day
+    dollar volume (common stocks), prior close > $10 and above its 20-day mean, open below the
+    prior regular-session low - zipline's 63-day EWM std (decay 0.99) and below the mean."""
+    screened = [e for e in manifest["sell_gaps"] if e["screened"]]
+    assert len(screened) >= 15
+    assert min(e["session"] for e in screened) >= demo.EVENTS_FROM
+    split_names = {s["ticker"] for s in manifest["splits"]}
+    common = daily[daily["ticker"].isin(
+        set(manifest["liquid"]) | set(manifest["tickers"]["small_cap"])
+        | set(manifest["tickers"]["penny"]) | set(manifest["tickers"]["reused"]))]
+    dollar = (common.assign(dv=common["close"] * common["volume"])
+              .pivot_table(index="session", columns="ticker", values="dv", aggfunc="sum"))
+    checked = 0
+    for e in screened:
+        if e["ticker"] in split_names:
+            continue  # raw closes are not the adjusted ones Pipeline sees
+        day = pd.Timestamp(e["session"])
+        bars = daily[(daily["ticker"] == e["ticker"]) & (daily["session"] < day)]
+        closes = bars["close"].to_numpy()[-63:]
+        assert len(closes) == 63
+        mean20 = closes[-20:].mean()
+        assert closes[-1] > 10 and closes[-1] > mean20 and e["open"] < mean20
+        adv = dollar[dollar.index < day].iloc[-30:].sum()
+        assert adv.rank(ascending=False)[e["ticker"]] <= 14
+        if checked < 4:  # the regular-session low, from the minute file
+            prev = bars["session"].iloc[-1]
+            f = read_minute(root, prev.strftime("%Y-%m-%d"))
+            f = f[f["ticker"] == e["ticker"]]
+            start = pd.to_datetime(f["window_start"], unit="ns", utc=True)
+            rth = f[(start >= calendar.session_open(prev)) & (start < calendar.session_close(prev))]
+            assert e["open"] < rth["low"].min() - _zipline_ewm_std(closes)
+        checked += 1
+    assert checked >= 10
+
+
 def test_penny_premarket_pumps(root, manifest, daily, calendar):
     pumps = manifest["penny_pumps"]
     assert len(pumps) >= 20
@@ -315,9 +359,81 @@ def test_penny_premarket_pumps(root, manifest, daily, calendar):
         assert pre["volume"].sum() > median_volume[pump["ticker"]]
         day = prior.loc[(pump["ticker"], pd.Timestamp(pump["session"]))]
         assert day["open"] > 1.1 * prev_close  # gap up ...
-        assert day["close"] < pre["high"].max()  # ... that fades
+        if pump["kind"] != "squeeze_hold":
+            assert day["close"] < pre["high"].max()  # ... that fades
         checked += 1
     assert checked == 6
+
+
+def test_penny_pump_squeezes(root, manifest, calendar):
+    """Most pumps fade; a quarter squeeze 20-80 % above the open within the first hour, then
+    fade or hold."""
+    pumps = manifest["penny_pumps"]
+    kinds = pd.Series([p["kind"] for p in pumps])
+    assert set(kinds) == {"fade", "squeeze", "squeeze_hold"}
+    assert 0.15 <= kinds.isin(["squeeze", "squeeze_hold"]).mean() <= 0.40
+    assert (kinds == "fade").mean() > 0.55
+    squeezes = [p for p in pumps if p["kind"] != "fade"]
+    for pump in squeezes[:3] + squeezes[-2:]:
+        f = read_minute(root, pump["session"])
+        f = f[f["ticker"] == pump["ticker"]]
+        start = pd.to_datetime(f["window_start"], unit="ns", utc=True)
+        open_time = calendar.session_open(pump["session"])
+        rth = f[(start >= open_time) & (start < calendar.session_close(pump["session"]))]
+        first_hour = rth[start[rth.index] < open_time + 61 * MIN]
+        assert rth["open"].iloc[0] == pump["open"]
+        assert first_hour["high"].max() >= max(1.19 * pump["open"], pump["squeeze_high"])
+        assert 8 <= pump["squeeze_minute"] <= 60
+        assert pump["squeeze_high"] <= 1.81 * pump["open"]
+        if pump["kind"] == "squeeze":
+            assert rth["close"].iloc[-1] < pump["open"]
+        else:
+            assert rth["close"].iloc[-1] > pump["open"]
+
+
+def test_gap_and_go_days(root, manifest, daily, calendar):
+    """Low-float small/mid caps gap 10 %+ on pre-market volume and break the pre-market high on
+    rising volume before 11:00 (gap_and_go's default rules), then run, fade or reverse."""
+    events = manifest["gap_and_go"]
+    assert 10 <= len(events) <= 60
+    assert min(e["session"] for e in events) >= demo.EVENTS_FROM
+    assert {e["kind"] for e in events} == {"runner", "fader", "reversal"}
+    details = pd.DataFrame(ref(root, "ticker_details"))
+    shares = details[details["active"]].set_index("ticker")["share_class_shares_outstanding"]
+    names = (set(manifest["tickers"]["small_cap"]) | set(manifest["tickers"]["mid_cap"])
+             | set(manifest["tickers"]["reused"]))
+    for e in events:
+        assert e["ticker"] in names and shares[e["ticker"]] < 50e6
+        assert 5 <= e["prior_close"] and e["premarket_last"] <= 50
+        assert 0.10 <= e["premarket_last"] / e["prior_close"] - 1 <= 0.41
+        assert e["breakout_et"] <= "10:45"
+    prior = daily.assign(prev_close=daily.groupby("ticker")["close"].shift(1))
+    prior = prior.set_index(["ticker", "session"])
+    for e in events[:4] + events[-4:]:
+        day = pd.Timestamp(e["session"])
+        f = read_minute(root, e["session"])
+        f = f[f["ticker"] == e["ticker"]].sort_values("window_start")
+        start = pd.to_datetime(f["window_start"], unit="ns", utc=True)
+        open_time = calendar.session_open(day)
+        pre = f[start < open_time]
+        rth = f[(start >= open_time) & (start < calendar.session_close(day))]
+        assert prior.loc[(e["ticker"], day), "prev_close"] == e["prior_close"]
+        assert pre["close"].iloc[-1] == e["premarket_last"]
+        assert pre["high"].max() == e["premarket_high"]
+        assert pre["volume"].sum() >= 50_000
+        # the break: a bar ending by 11:00 closes above the pre-market high on at least twice
+        # the average volume of the session's earlier bars (first bar: the pre-market average)
+        volume = rth["volume"].to_numpy(dtype=float)
+        earlier = np.r_[pre["volume"].mean(), np.cumsum(volume)[:-1] / np.arange(1, len(volume))]
+        in_time = (start[rth.index] + MIN <= open_time + 90 * MIN).to_numpy()
+        breaks = in_time & (rth["close"].to_numpy() > e["premarket_high"]) & (volume >= 2 * earlier)
+        assert breaks.any(), e
+        run = rth["high"].max() / e["premarket_high"] - 1
+        assert 0.03 <= run <= 0.35
+        if e["kind"] == "reversal":
+            assert rth["close"].iloc[-1] < e["premarket_last"]
+    runners = [e for e in events if e["kind"] == "runner"]
+    assert any(e["high"] >= 1.15 * e["premarket_high"] for e in runners)
 
 
 def test_penny_prices_and_missing_minutes(root, manifest, daily, calendar):
@@ -332,7 +448,9 @@ def test_penny_prices_and_missing_minutes(root, manifest, daily, calendar):
     start = pd.to_datetime(f["window_start"], unit="ns", utc=True)
     rth = f[(start >= calendar.session_open(day)) & (start < calendar.session_close(day))]
     share = rth[rth["ticker"].isin(manifest["tickers"]["penny"])].groupby("ticker").size() / 390
-    assert share.between(0.1, 0.7).all() and share.median() < 0.55
+    pumped = {p["ticker"] for p in manifest["penny_pumps"] if p["session"] == day}
+    assert share[~share.index.isin(pumped)].between(0.1, 0.7).all() and share.median() < 0.55
+    assert (share[share.index.isin(pumped)] > 0.6).all()  # a pumped name trades all morning
 
 
 def test_intraday_halt(root, manifest):
