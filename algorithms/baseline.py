@@ -154,8 +154,8 @@ STANDARD_RUNS = {
     "microcap_short_realistic": ("microcap_short", "2024-12-02", "2024-12-20",
                                  {"costs": "realistic"}),
     "gap_and_go": ("gap_and_go", "2024-10-01", "2024-10-31", {"costs": "published"}),
-    # looser rules (small gaps, any size, 1% positions) exercise more entries, the VWAP stop and the 15:45 exit
-    # any size, 1% positions) exercise entries, the VWAP stop and the 15:45 exit
+    # looser rules (small gaps, any size, 1% positions) exercise more entries, the VWAP stop
+    # and the 15:45 exit
     "gap_and_go_loose": ("gap_and_go", "2024-10-01", "2024-10-31",
                          {"costs": "published", "min_gap": 0.03, "min_pm_volume": 5000,
                           "volume_confirm": 1.0, "max_price": 1000.0,

@@ -262,6 +262,20 @@ class _Progress:
                 log.info("%s: %d/%d", self.label, i, n)
 
 
+def _prefetch(read, items):
+    """``read(item)`` for each item in order, the next one read in a thread while the caller
+    works on the current one (gzip and Arrow's CSV parser release the GIL). One file ahead
+    at most, so memory stays at two day files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapline-read") as pool:
+        pending = pool.submit(read, items[0]) if items else None
+        for nxt in list(items[1:]) + [None]:
+            current = pending.result()
+            pending = pool.submit(read, nxt) if nxt is not None else None
+            yield current
+
+
 @contextlib.contextmanager
 def _sigterm_as_exception():
     """Turn SIGTERM into an exception so the cleanup below runs (main thread only)."""
@@ -459,9 +473,12 @@ class _Ingest:
         self.bucket_files: dict[int, list[Path]] = {}
         daily_parts, ext_parts = [], []
         work = sorted(s for s in sessions if s in minute_files or s in day_files)
+        minute_work = [d for d in work if d in minute_files]
+        prefetched = _prefetch(lambda d: read_day_file(minute_files[d], d, "minute", cfg.bad_rows),
+                               minute_work)
         for i, day in enumerate(_Progress(work, "reading day files", self.show)):
             if day in minute_files:
-                frame = read_day_file(minute_files[day], day, "minute", cfg.bad_rows)
+                frame = next(prefetched)
                 self._note_frame(frame)
                 if i == 0:
                     est = max(len(frame), 1) * len(work)
