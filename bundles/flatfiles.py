@@ -106,21 +106,31 @@ _TYPED = {
 }
 
 
-def _parse(path: Path, data: bytes):
+def _convert_options(types):
+    return pacsv.ConvertOptions(include_columns=FLAT_COLUMNS, column_types=types,
+                                strings_can_be_null=False, null_values=[""])
+
+
+def _read_fast(path: Path):
+    """The common case in one call: Arrow decompresses and parses in C++ threads. Any problem
+    (corrupt gzip, missing column, a value that does not parse) returns None, and the caller
+    takes the slow path that names the file, ticker and line."""
+    try:
+        return pacsv.read_csv(str(path), convert_options=_convert_options(_TYPED))
+    except (pa.ArrowException, OSError, EOFError, zlib.error):
+        return None
+
+
+def _parse(path: Path, data: bytes | None, table=None):
     """Columns as numpy arrays: a typed multi-threaded parse, or (when a value does not
     parse) a string parse whose bad cells become NaN so the caller can name their lines."""
     def read(types):
-        return pacsv.read_csv(
-            io.BytesIO(data),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=FLAT_COLUMNS, column_types=types, strings_can_be_null=False,
-                null_values=[""],
-            ),
-        )
+        return pacsv.read_csv(io.BytesIO(data), convert_options=_convert_options(types))
 
     try:
-        table = read(_TYPED)
         typed = True
+        if table is None:
+            table = read(_TYPED)
     except pa.ArrowInvalid:
         try:
             table = read({c: pa.string() for c in FLAT_COLUMNS})
@@ -191,18 +201,21 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         raise ValueError(f"bad_rows must be 'raise' or 'skip', got {bad_rows!r}")
     path = Path(path)
     day = pd.Timestamp(day).normalize()
-    data = _open_text(path)
-    if not data.strip():
-        raise FlatFileError(f"{path}: empty file (no header)")
-    # csv module: a quoted header ("ticker","volume",...) is valid CSV too
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]), [])
-    missing = [c for c in FLAT_COLUMNS if c not in header]
-    if missing:
-        raise FlatFileError(
-            f"{path}: missing column(s) {missing}; found {header}; expected Polygon's "
-            f"{FLAT_COLUMNS}"
-        )
-    codes, symbols, numeric = _parse(path, data)
+    table = _read_fast(path)
+    data = None
+    if table is None:
+        data = _open_text(path)
+        if not data.strip():
+            raise FlatFileError(f"{path}: empty file (no header)")
+        # csv module: a quoted header ("ticker","volume",...) is valid CSV too
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]), [])
+        missing = [c for c in FLAT_COLUMNS if c not in header]
+        if missing:
+            raise FlatFileError(
+                f"{path}: missing column(s) {missing}; found {header}; expected Polygon's "
+                f"{FLAT_COLUMNS}"
+            )
+    codes, symbols, numeric = _parse(path, data, table)
     n = len(codes)
     counts = {"rows": n}
     bad = np.zeros(n, dtype=bool)
@@ -241,8 +254,10 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         flag(((o > h) | (o < l) | (c > h) | (c < l)) & ~bad, "open/close outside [low, high]")
         flag((v < 0) & ~bad, "negative volume")
 
-    et_dates = pd.DatetimeIndex(ws, tz="UTC").tz_convert("America/New_York").normalize()
-    et_day = et_dates.tz_localize(None) == day
+    # The file's ET calendar day as two UTC ns bounds (cheaper than converting every row).
+    day_start = day.tz_localize("America/New_York").value
+    day_end = (day + pd.Timedelta(days=1)).tz_localize("America/New_York").value
+    et_day = (ws >= day_start) & (ws < day_end)
     if kind == "minute":
         flag(((ws % NS_PER_MINUTE) != 0) & ~bad, "window_start not on a whole minute")
         flag(~et_day & ~bad, f"bar time is not on the file's date {day.date()} (ET)")
@@ -267,9 +282,11 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         codes, ws, o, h, l, c, v = (a[keep] for a in (codes, ws, o, h, l, c, v))
 
     # Stable sort keeps file order within equal keys, so "last row wins" below is file order.
-    order = np.lexsort((ws, codes))
-    codes, ws, o, h, l, c, v = (a[order] for a in (codes, ws, o, h, l, c, v))
-    counts["unsorted"] = int(not np.array_equal(order, np.arange(len(order))))
+    in_order = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ws[1:] >= ws[:-1]))))
+    counts["unsorted"] = int(not in_order)
+    if not in_order:
+        order = np.lexsort((ws, codes))
+        codes, ws, o, h, l, c, v = (a[order] for a in (codes, ws, o, h, l, c, v))
 
     if len(ws):
         same_next = (codes[1:] == codes[:-1]) & (ws[1:] == ws[:-1])

@@ -34,6 +34,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -262,6 +263,14 @@ class _Progress:
                 log.info("%s: %d/%d", self.label, i, n)
 
 
+@contextlib.contextmanager
+def _timed(timings: dict, phase: str):
+    start = time.perf_counter()
+    yield
+    timings[phase] = round(time.perf_counter() - start, 3)
+    log.info("%s: %.1fs", phase, timings[phase])
+
+
 def _prefetch(read, items):
     """``read(item)`` for each item in order, the next one read in a thread while the caller
     works on the current one (gzip and Arrow's CSV parser release the GIL). One file ahead
@@ -387,6 +396,7 @@ class IngestReport:
     low_precision_daily: list = field(default_factory=list)
     excluded_tickers: int = 0
     notes: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)  # wall time per phase
 
     def add_counts(self, counts):
         for k, v in counts.items():
@@ -851,13 +861,20 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
     """Run one ingest (see module docstring); returns the ingest report dict."""
     run = _Ingest(config, calendar, start_session, end_session, show_progress)
     tmpdir = Path(tempfile.mkdtemp(prefix="gapline-ingest-"))
+    timings = run.report.seconds
     try:
-        run.read_days(tmpdir)
-        run.assign_sids()
-        ratios = run.write_minutes(minute_bar_writer, tmpdir)
-        run.write_assets(asset_db_writer, ratios)
-        run.write_daily(daily_bar_writer)  # before adjustments: dividend ratios use closes
-        run.write_adjustments(adjustment_writer)
+        with _timed(timings, "read_day_files"):
+            run.read_days(tmpdir)
+        with _timed(timings, "assign_sids"):
+            run.assign_sids()
+        with _timed(timings, "write_minute_bars"):
+            ratios = run.write_minutes(minute_bar_writer, tmpdir)
+        with _timed(timings, "write_assets"):
+            run.write_assets(asset_db_writer, ratios)
+        with _timed(timings, "write_daily_bars"):
+            run.write_daily(daily_bar_writer)  # before adjustments: dividend ratios use closes
+        with _timed(timings, "write_adjustments"):
+            run.write_adjustments(adjustment_writer)
         report = run.write_side_tables(output_dir)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
