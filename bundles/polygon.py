@@ -335,6 +335,39 @@ def _write_asset_db(asset_db_writer, equities: pd.DataFrame, exchanges: pd.DataF
                                  exchanges=exchanges)
 
 
+def _write_minute_table(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: int):
+    """Write one sid's whole minute table in a single bcolz call.
+
+    Produces exactly what ``BcolzMinuteBarWriter.write_cols`` writes for a sid written once --
+    uint32 columns scaled by zipline's own ``convert_cols``, one slot per minute of the
+    writer's minute index (``minutes_per_day`` per session), zeros where there is no bar, the
+    table ending at the sid's last bar -- without its create-empty / zero-pad / reopen /
+    append sequence, which flushes and re-scans the table on disk several times per sid.
+    """
+    import bcolz
+    from zipline.data.bcolz_minute_bars import convert_cols
+
+    index = writer._minute_index.values.astype("datetime64[ns]").view(np.int64)
+    pos = np.searchsorted(index, end_ns)
+    if (pos >= len(index)).any() or (index[np.minimum(pos, len(index) - 1)] != end_ns).any():
+        bad = end_ns[(pos >= len(index)) | (index[np.minimum(pos, len(index) - 1)] != end_ns)][0]
+        raise ValueError(f"sid {sid}: {pd.Timestamp(bad, tz='UTC')} is not a minute of the "
+                         "bundle's calendar")
+    scaled = convert_cols(cols, ratio, sid, "raise")
+    length = int(pos[-1]) + 1
+    columns = []
+    for values in scaled:
+        full = np.zeros(length, dtype=np.uint32)
+        full[pos] = values
+        columns.append(full)
+    path = writer.sidpath(sid)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    table = bcolz.ctable(rootdir=path, columns=columns,
+                         names=["open", "high", "low", "close", "volume"],
+                         expectedlen=writer._expectedlen, mode="w")
+    table.flush()
+
+
 class _Columns(dict):
     """Column arrays of one sid, shaped the way ``BcolzDailyBarWriter._write_internal`` reads a
     ctable (``len()`` = rows, ``[name]`` = column)."""
@@ -743,8 +776,7 @@ class _Ingest:
                 f"minute {ticker} {pd.Timestamp(end_ns[i], tz='UTC')}: {int(over.sum())} bar(s) "
                 f"with volume above {UINT32_MAX} clipped (zipline would zero the whole bar)")
             cols["volume"] = np.minimum(vol, UINT32_MAX)
-        dts = end_ns.astype("datetime64[ns]")
-        writer.write_cols(sid, dts, cols, invalid_data_behavior="raise")
+        _write_minute_table(writer, sid, end_ns, cols, ratio)
         self.report.minute_rows_written += len(end_ns)
 
     def write_assets(self, asset_db_writer, ratios):

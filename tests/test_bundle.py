@@ -271,3 +271,30 @@ def test_failed_ingest_leaves_previous_ingestion_loadable(synthetic, tmp_path):
     assert ingestions() == before
     reloaded = zb.load("test-synthetic", environ=environ)
     assert {a.symbol for a in reloaded.asset_finder.retrieve_all(reloaded.asset_finder.sids)} >= {"AAA", "PNY"}
+
+
+def test_one_call_minute_table_equals_zipline_write_cols(tmp_path):
+    """bundles.polygon._write_minute_table writes the same table as zipline's writer."""
+    import bcolz
+    from zipline.data.bcolz_minute_bars import BcolzMinuteBarWriter
+    from zipline.utils.calendar_utils import get_calendar
+
+    from bundles.polygon import _write_minute_table
+
+    cal = get_calendar("XNYS")
+    frame = regular_session_expected(
+        pd.concat([minute_rows("X", d, 3.21, np.random.default_rng(5), skip=0.4)
+                   for d in ["2024-07-02", "2024-07-03", "2024-07-08"]]), EARLY)
+    end_ns = frame["dt"].astype("int64").to_numpy()
+    cols = {c: frame[c].to_numpy() for c in ["open", "high", "low", "close", "volume"]}
+    tables = []
+    for name, write in [("zipline", lambda w: w.write_cols(3, end_ns.astype("datetime64[ns]"), dict(cols))),
+                        ("direct", lambda w: _write_minute_table(w, 3, end_ns, dict(cols), 10_000))]:
+        (tmp_path / name).mkdir()
+        writer = BcolzMinuteBarWriter(str(tmp_path / name), cal, pd.Timestamp("2024-07-01"),
+                                      pd.Timestamp("2024-07-10"), 390, default_ohlc_ratio=10_000)
+        write(writer)
+        tables.append(bcolz.open(writer.sidpath(3)))
+    assert len(tables[0]) == len(tables[1]) > 0
+    for col in ["open", "high", "low", "close", "volume"]:
+        np.testing.assert_array_equal(tables[0][col][:], tables[1][col][:])
