@@ -43,7 +43,6 @@ import click
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import layout
 from .flatfiles import NS_PER_MINUTE, read_day_file

@@ -68,3 +68,18 @@ def data_portal(bundle_data):
                       equity_minute_reader=bundle_data.equity_minute_bar_reader,
                       equity_daily_reader=bundle_data.equity_daily_bar_reader,
                       adjustment_reader=bundle_data.adjustment_reader)
+
+
+def quiet(fn, *args, **kwargs):
+    """Call ``fn`` with warnings and log records below ERROR silenced (zipline is chatty:
+    every partially filled order at the close logs a warning)."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            logging.disable(logging.NOTSET)

@@ -12,11 +12,9 @@ Regenerate the baselines after an intended change (or a new demo generator) with
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from algorithms.extended_hours import ExtendedHours, LookAheadError
 from algorithms.runner import run, trades
 from tests import vectorized as V
 from tests.demo_fixture import demo_raw_root
+from tests.synth import quiet
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = REPO / "tests" / "expected"
@@ -58,13 +57,7 @@ def manifest(demo_root):
 
 
 def _quiet_run(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            return run(*args, **kwargs)
-        finally:
-            logging.disable(logging.NOTSET)
+    return quiet(run, *args, **kwargs)
 
 
 def standard(name, env):

@@ -36,9 +36,7 @@ without a trade keeps a name out of the signal for the 63-session window.
 """
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -46,6 +44,7 @@ import pytest
 
 from bundles import layout
 from bundles.polygon import PolygonBundleConfig, build_bundle
+from tests.synth import quiet
 
 ET = "America/New_York"
 BUNDLE = "test-hostile"
@@ -229,16 +228,6 @@ def hostile(tmp_path_factory):
             "ingestion": ingestion, **written}
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            logging.disable(logging.NOTSET)
-
-
 _PERF: dict = {}
 
 
@@ -249,7 +238,7 @@ def perf_of(hostile):
 
     def get(algo):
         if algo not in _PERF:
-            _PERF[algo] = _quiet(run, algo, *RUN, bundle=BUNDLE, environ=hostile["env"],
+            _PERF[algo] = quiet(run, algo, *RUN, bundle=BUNDLE, environ=hostile["env"],
                                  capital_base=CAPITAL)
         return _PERF[algo]
 
@@ -457,7 +446,7 @@ def test_split_on_a_holding_day_keeps_the_portfolio_value_continuous(hostile):
             order(symbol("REV"), 100)
             context.bought = True
 
-    perf = _quiet(run_algorithm, start=pd.Timestamp("2024-06-20"), end=pd.Timestamp("2024-06-24"),
+    perf = quiet(run_algorithm, start=pd.Timestamp("2024-06-20"), end=pd.Timestamp("2024-06-24"),
                   initialize=initialize, capital_base=CAPITAL, data_frequency="minute",
                   bundle=BUNDLE, environ=hostile["env"], benchmark_returns=None)
     f = fills(perf)
