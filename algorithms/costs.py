@@ -429,8 +429,9 @@ class GaplineSlippage(EquitySlippageModel):
         return self.config.slippage == "spread" or (
             self.rules.enabled and self.config.ssr_mode != "ignore")
 
-    def tape(self, data, asset) -> _Tape:
-        """The asset's :class:`_Tape` brought up to the current bar."""
+    def tape(self, data, asset, close=None) -> _Tape:
+        """The asset's :class:`_Tape` brought up to the current bar (``close``: the bar's close
+        when the caller has already read it)."""
         dt = pd.Timestamp(data.current_dt)
         tape = self._tapes.get(asset)
         if tape is None:
@@ -442,7 +443,7 @@ class GaplineSlippage(EquitySlippageModel):
         if tape.session == session and tape.last_dt == dt - ONE_MINUTE:
             h = float(data.current(asset, "high"))
             lo = float(data.current(asset, "low"))
-            c = float(data.current(asset, "close"))
+            c = float(data.current(asset, "close") if close is None else close)
             tape.highs = np.append(tape.highs[1:], h)
             tape.lows = np.append(tape.lows[1:], lo)
             if np.isfinite(lo):
@@ -496,12 +497,13 @@ class GaplineSlippage(EquitySlippageModel):
         self._pending = 0
         if not orders_for_asset:
             return
-        if self._needs_tape():
-            self.tape(data, asset)  # every bar while orders are open, trades or not
+        # each field read once per bar and handed down: this runs per open order per minute
         volume = data.current(asset, "volume")
+        price = data.current(asset, "close")
+        if self._needs_tape():
+            self.tape(data, asset, price)  # every bar while orders are open, trades or not
         if not volume or volume == 0:
             return
-        price = data.current(asset, "close")
         if pd.isnull(price):
             return
         dt = data.current_dt
@@ -512,7 +514,7 @@ class GaplineSlippage(EquitySlippageModel):
             if not order.triggered:
                 continue
             try:
-                execution_price, execution_volume = self.process_order(data, order)
+                execution_price, execution_volume = self.process_order(data, order, price, volume)
             except LiquidityExceeded:
                 break
             if execution_price is None or not execution_volume:
@@ -524,11 +526,13 @@ class GaplineSlippage(EquitySlippageModel):
                 self.fill_log.append((dt, asset, txn.amount, txn.price))
             yield order, txn
 
-    def process_order(self, data, order):
+    def process_order(self, data, order, close=None, volume=None):
         c = self.config
         asset = order.asset
-        close = data.current(asset, "close")
-        volume = data.current(asset, "volume")
+        if close is None:
+            close = data.current(asset, "close")
+        if volume is None:
+            volume = data.current(asset, "volume")
         want = abs(order.open_amount)
         allowed = want
         ssr = False

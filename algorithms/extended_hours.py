@@ -15,7 +15,7 @@ In an algorithm::
     eh = ExtendedHours.for_algorithm(context)            # the bundle being run
     pm = eh.premarket_now(context, data, assets)         # after the open only
 
-The table is read once per ingestion folder per process.
+The table is opened once per ingestion folder per process and read a session at a time.
 """
 from __future__ import annotations
 
@@ -55,14 +55,54 @@ def ingestion_dir_of_bundle(bundle: str, environ=None, timestamp=None) -> Path:
     return Path(core.pth.data_path([bundle, name], environ=environ))
 
 
+class _SessionTable:
+    """The side table read a session at a time: the ingest writes one Parquet row group per
+    session, and the row-group statistics (metadata only) say which group holds which session,
+    so a backtest pays for its own days, not for every session of the bundle. Files with other
+    row groups work too (each group whose session range covers the day is read and filtered)."""
+
+    CACHED_SESSIONS = 8  # an algorithm reads today's rows, seldom more than a few days back
+
+    def __init__(self, path: str):
+        import pyarrow.parquet as pq
+
+        self.file = pq.ParquetFile(path)
+        meta = self.file.metadata
+        column = self.file.schema_arrow.get_field_index("session")
+        self.groups = []  # (first session, last session, row group); None bounds: unknown
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(column).statistics
+            if stats is not None and stats.has_min_max:
+                self.groups.append((_session(stats.min), _session(stats.max), i))
+            else:
+                self.groups.append((None, None, i))
+        self._cache: dict = {}
+
+    def get(self, session: pd.Timestamp):
+        """Rows of ``session`` indexed by sid (None when the session has no rows)."""
+        if session in self._cache:
+            return self._cache[session]
+        wanted = [i for lo, hi, i in self.groups if lo is None or lo <= session <= hi]
+        rows = None
+        if wanted:
+            raw = self.file.read_row_groups(wanted).to_pandas()
+            raw = raw[pd.to_datetime(raw["session"]).dt.tz_localize(None).dt.normalize() == session]
+            if len(raw):
+                rows = raw.assign(sid=raw["sid"].astype("int64")).set_index("sid")
+        if len(self._cache) >= self.CACHED_SESSIONS:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[session] = rows
+        return rows
+
+
+def _session(value) -> pd.Timestamp:
+    value = pd.Timestamp(value)
+    return (value.tz_localize(None) if value.tzinfo else value).normalize()
+
+
 @functools.lru_cache(maxsize=8)
-def _load_table(path: str):
-    raw = pd.read_parquet(path)
-    if raw.empty:
-        return {}
-    raw["session"] = pd.to_datetime(raw["session"]).dt.tz_localize(None).dt.normalize()
-    raw["sid"] = raw["sid"].astype("int64")
-    return {s: g.set_index("sid") for s, g in raw.groupby("session", sort=True)}
+def _load_table(path: str) -> _SessionTable:
+    return _SessionTable(path)
 
 
 def _calendar():
@@ -82,7 +122,7 @@ class ExtendedHours:
             raise FileNotFoundError(
                 f"{path}: no extended-hours table; it is written by the polygon bundle's ingest")
         self.path = path
-        self.by_session = _load_table(str(path))
+        self.table = _load_table(str(path))
         self.calendar = calendar or _calendar()
 
     @classmethod
@@ -126,7 +166,7 @@ class ExtendedHours:
         assets = list(assets)
         sids = [int(getattr(a, "sid", a)) for a in assets]
         cols = [f"{part}_{f}" for f in FIELDS]
-        table = self.by_session.get(session)
+        table = self.table.get(session)
         if table is None:
             out = pd.DataFrame(np.nan, index=range(len(assets)), columns=cols)
         else:

@@ -28,9 +28,10 @@ def write_flat(root: Path, dataset: str, day, frame: pd.DataFrame) -> None:
     path.write_bytes(gzip.compress(buf.getvalue(), compresslevel=1))
 
 
-def minute_frame(tickers, day, base, rng, premarket_minutes=60) -> pd.DataFrame:
+def minute_frame(tickers, day, base, rng, premarket_minutes=60, volume_scale=None) -> pd.DataFrame:
     """One session of bars for every ticker: ``premarket_minutes`` before 09:30 and the 390
-    regular minutes, a random walk starting at ``base`` (one price per ticker)."""
+    regular minutes, a random walk starting at ``base`` (one price per ticker); minute volume
+    100..10,000 shares, times ``volume_scale`` (one factor per ticker) when given."""
     minutes = pd.date_range(f"{day:%Y-%m-%d} 09:30", periods=390, freq="min", tz=ET)
     extended = pd.date_range(f"{day:%Y-%m-%d} 09:30", periods=premarket_minutes + 1, freq="-1min",
                              tz=ET)[1:][::-1]
@@ -45,7 +46,9 @@ def minute_frame(tickers, day, base, rng, premarket_minutes=60) -> pd.DataFrame:
     rnd = lambda a: (np.round(a * 10.0 ** digits) / 10.0 ** digits).ravel()  # noqa: E731
     return pd.DataFrame({
         "ticker": np.repeat(tickers, n),
-        "volume": rng.integers(100, 10_000, k * n).astype(float),
+        "volume": (rng.integers(100, 10_000, (k, n)).astype(float)
+                   * (1.0 if volume_scale is None else np.asarray(volume_scale, float)[:, None])
+                   ).round().ravel(),
         "open": rnd(open_), "close": rnd(close), "high": rnd(high), "low": rnd(low),
         "window_start": np.tile(starts, k),
         "transactions": 5,

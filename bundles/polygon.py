@@ -43,6 +43,7 @@ import click
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import layout
 from .flatfiles import NS_PER_MINUTE, read_day_file
@@ -299,6 +300,20 @@ def _sigterm_as_exception():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _write_by_session(frame: pd.DataFrame, path: Path):
+    """Parquet with one row group per session (``frame`` sorted by session): a backtest reads
+    only its day's group, so its cost follows the backtest's days, not the bundle's."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sessions = frame["session"].to_numpy()
+    with pq.ParquetWriter(path, table.schema) as writer:
+        if not len(frame):
+            writer.write_table(table)
+            return
+        starts = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1]])
+        for st, end in zip(starts, np.r_[starts[1:], len(frame)]):
+            writer.write_table(table.slice(st, end - st))
 
 
 def _write_asset_db(asset_db_writer, equities: pd.DataFrame, exchanges: pd.DataFrame):
@@ -792,7 +807,11 @@ class _Ingest:
             "exchange": exchange,
         }, index=a.index)
         exchanges = pd.DataFrame({"exchange": sorted(exchange.unique())})
-        exchanges["canonical_name"] = exchanges["exchange"]
+        # canonical_name is the calendar zipline's can_trade() opens (asset.exchange); every US
+        # venue keeps the bundle calendar's hours, and a per-venue name would build a calendar
+        # per venue in every backtest (~0.5 s each) or raise for one exchange_calendars lacks
+        # ("UNKNOWN"). Polygon's MIC stays in asset.exchange_full and gapline/assets.parquet.
+        exchanges["canonical_name"] = self.calendar.name
         exchanges["country_code"] = "US"  # without it every Pipeline fails to find a domain
         _write_asset_db(asset_db_writer, equities, exchanges)
         self.assets["has_minute_bars"] = self.assets.index.isin(list(ratios))
@@ -870,7 +889,7 @@ class _Ingest:
             ext = ext[cols]
             for p in ("pm", "ah"):
                 ext[f"{p}_last_start"] = pd.to_datetime(ext[f"{p}_last_start"], utc=True)
-        ext.sort_values(["session", "sid"]).to_parquet(side / "extended_hours.parquet", index=False)
+        _write_by_session(ext.sort_values(["session", "sid"]), side / "extended_hours.parquet")
         report = asdict(self.report)
         report.update({
             "config": {k: str(v) for k, v in asdict(self.config).items()},

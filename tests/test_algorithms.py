@@ -359,6 +359,34 @@ def test_extended_hours_refuses_premarket_before_open(ingestion):
     eh.afterhours(session, sids, pd.Timestamp("2024-10-03 20:00", tz=ET))
 
 
+def test_extended_hours_reads_one_session_row_group_equal_to_pandas(ingestion, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = ingestion / "gapline" / "extended_hours.parquet"
+    whole = pd.read_parquet(path)
+    sessions = pd.to_datetime(whole["session"]).drop_duplicates().sort_values()
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups == len(sessions)  # one row group per session
+    # the same rows written as one row group (what an older ingest wrote) read the same
+    single = tmp_path / "extended_hours.parquet"
+    whole.to_parquet(single, index=False)
+    assert pq.ParquetFile(single).metadata.num_row_groups == 1
+    sids = sorted(whole["sid"].unique())[:40] + [999_999]  # one sid with no rows
+    for day in [sessions.iloc[0], sessions.iloc[len(sessions) // 2], sessions.iloc[-1]]:
+        now = pd.Timestamp(f"{day:%Y-%m-%d} 09:31", tz=ET)
+        expected = whole[whole["session"] == day].set_index("sid").reindex(sids)
+        for source in (path, single):
+            got = ExtendedHours(source).premarket(day, sids, now)
+            np.testing.assert_allclose(got["last"].to_numpy(), expected["pm_last"].to_numpy())
+            np.testing.assert_allclose(got["volume"].to_numpy(), expected["pm_volume"].to_numpy())
+            assert got.loc[999_999].isna().all()
+    # a session with no rows at all (after the bundle's last day) reads as NaN rows
+    after = pd.Timestamp("2025-01-02")
+    assert after > sessions.iloc[-1]
+    assert ExtendedHours(path).premarket(after, sids[:3], pd.Timestamp("2025-01-02 10:00", tz=ET)) \
+        .drop(columns="last_start").isna().all().all()
+
+
 def test_runner_validates_parameters(env):
     with pytest.raises(TypeError, match="unknown parameter"):
         run("sell_gap", "2024-10-01", "2024-10-02", environ=env, top_m=3)

@@ -51,7 +51,7 @@ def _reference(root):
          "delisted_utc": "2024-07-03T00:00:00Z", "composite_figi": "BBG000OLD"},
         {"ticker": "RUSE", "name": "New Co", "type": "CS", "primary_exchange": "XNAS", "active": True,
          "composite_figi": "BBG000NEW"},
-        {"ticker": "BIG", "name": "Big", "type": "CS", "primary_exchange": "XNYS", "active": True},
+        {"ticker": "BIG", "name": "Big", "type": "CS", "active": True},  # no primary exchange
     ])
     layout.write_reference(root, "splits", [
         {"ticker": "SPLT", "execution_date": "2024-07-08", "split_from": 1, "split_to": 2}])
@@ -200,6 +200,19 @@ def test_reused_ticker_gets_two_sids_with_separate_lives(synthetic):
     assert assets.loc[new.sid, "composite_figi"] == "BBG000NEW"
     assert assets.loc[_sid(synthetic["data"], "SPLT"), "type"] == "ETF"
     assert assets.loc[_sid(synthetic["data"], "AAA"), "share_class_shares_outstanding"] == 5e8
+
+
+def test_exchanges_keep_polygon_mic_and_trade_on_the_bundle_calendar(synthetic):
+    finder = synthetic["data"].asset_finder
+    minute = pd.Timestamp("2024-07-09 10:00", tz=ET)
+    expected = {"AAA": "XNAS", "SPLT": "ARCX", "BIG": "UNKNOWN"}
+    for ticker, mic in expected.items():
+        asset = finder.lookup_symbol(ticker, pd.Timestamp("2024-07-09"))
+        assert asset.exchange_full == mic
+        # can_trade() opens the calendar named asset.exchange: one that exists, the bundle's
+        assert asset.exchange == "XNYS"
+        assert asset.is_exchange_open(minute)
+        assert not asset.is_exchange_open(pd.Timestamp("2024-07-09 16:30", tz=ET))
 
 
 def test_extended_hours_table_matches_pandas(synthetic):

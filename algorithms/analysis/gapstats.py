@@ -86,7 +86,7 @@ def asset_table(bundle_data) -> pd.DataFrame:
     base = pd.DataFrame({
         "sid": [a.sid for a in assets],
         "symbol": [a.symbol for a in assets],
-        "exchange": [a.exchange for a in assets],
+        "exchange": [a.exchange_full for a in assets],
         "start_date": [a.start_date for a in assets],
         "end_date": [a.end_date for a in assets],
     }).set_index("sid")
