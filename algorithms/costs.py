@@ -94,6 +94,8 @@ from zipline.finance.slippage import (
 )
 from zipline.finance.transaction import create_transaction
 
+from .common import session_of
+
 log = logging.getLogger(__name__)
 
 CS_DENOM = 3.0 - 2.0 * math.sqrt(2.0)
@@ -320,7 +322,7 @@ class ShortSaleRules:
             return False
         if session_low is None:
             return bool(self.ssr_active_many(data, [asset]).iloc[0])
-        session = _session_of(data)
+        session = session_of(data.current_dt)
         if (asset, session) in self._ssr_today:
             return True
         prior_close, yday = self.prior_state(data, asset, session)
@@ -337,7 +339,7 @@ class ShortSaleRules:
         out = pd.Series(False, index=pd.Index(assets, dtype=object), dtype=bool)
         if not assets or not self.enabled or self.config.ssr_mode == "ignore":
             return out
-        session = _session_of(data)
+        session = session_of(data.current_dt)
         need = [a for a in assets if (a, session) not in self._ssr_today]
         if need:
             lows = data.history(need, "low", 3, "1d")
@@ -351,10 +353,6 @@ class ShortSaleRules:
             out[a] = (a, session) in self._ssr_today
         return out
 
-
-def _session_of(data):
-    dt = data.current_dt
-    return pd.Timestamp(dt).tz_convert("America/New_York").normalize().tz_localize(None)
 
 
 # ----------------------------------------------------------------------------- slippage
@@ -438,7 +436,7 @@ class GaplineSlippage(EquitySlippageModel):
             tape = self._tapes[asset] = _Tape()
         if tape.last_dt == dt:
             return tape
-        session = _session_of(data)
+        session = session_of(data.current_dt)
         n = self.config.spread_window + 1
         if tape.session == session and tape.last_dt == dt - ONE_MINUTE:
             h = float(data.current(asset, "high"))
@@ -704,9 +702,9 @@ class Costs:
 
     def end_of_session(self, portfolio, dt, current_data):
         """Book today's borrow fees (called once per session by :class:`BorrowFeeCharger`)."""
-        session = pd.Timestamp(dt).tz_convert("America/New_York").normalize().tz_localize(None)
-        fills = [f for f in self.fills if _ny_session(f[0]) == session]
-        self.fills[:] = [f for f in self.fills if _ny_session(f[0]) > session]
+        session = session_of(dt)
+        fills = [f for f in self.fills if session_of(f[0]) == session]
+        self.fills[:] = [f for f in self.fills if session_of(f[0]) > session]
         positions = {a: int(p.amount) for a, p in portfolio.positions.items() if p.amount}
         # shares at the open = shares now - today's fills
         start = dict(positions)
@@ -750,10 +748,6 @@ class Costs:
 
     def describe(self) -> dict:
         return {"preset": self.preset, **dataclasses.asdict(self.config)}
-
-
-def _ny_session(dt):
-    return pd.Timestamp(dt).tz_convert("America/New_York").normalize().tz_localize(None)
 
 
 def apply_costs(context_or_algo, preset_name: str = "published", **overrides) -> Costs:

@@ -96,8 +96,8 @@ class _SessionTable:
 
 
 def _session(value) -> pd.Timestamp:
-    value = pd.Timestamp(value)
-    return (value.tz_localize(None) if value.tzinfo else value).normalize()
+    """A session label as the table keys it: tz-naive midnight (tz dropped, not converted)."""
+    return pd.Timestamp(value).tz_localize(None).normalize()
 
 
 @functools.lru_cache(maxsize=8)
@@ -141,7 +141,7 @@ class ExtendedHours:
     # -- guards -------------------------------------------------------------------------
     def known_from(self, session, part: str = "pm") -> pd.Timestamp:
         """First time (UTC) at which ``part`` of ``session`` is fully known."""
-        session = pd.Timestamp(session).tz_localize(None).normalize()
+        session = _session(session)
         if part == "pm":
             return self.calendar.session_open(session)
         return self.calendar.session_close(session) + AFTER_HOURS_SPAN
@@ -162,7 +162,7 @@ class ExtendedHours:
 
     # -- reads --------------------------------------------------------------------------
     def _rows(self, session, assets, part):
-        session = pd.Timestamp(session).tz_localize(None).normalize()
+        session = _session(session)
         assets = list(assets)
         sids = [int(getattr(a, "sid", a)) for a in assets]
         cols = [f"{part}_{f}" for f in FIELDS]
