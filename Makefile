@@ -10,7 +10,7 @@ DEMO_START ?= 2024-10-01
 DEMO_END   ?= 2024-12-31
 REPORTS    ?= reports
 
-.PHONY: demo test install bench clean-venv
+.PHONY: demo test install bench baselines clean-venv
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -34,6 +34,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/pipeline.py
+
+baselines: $(STAMP)
+	$(BIN)/zipline -e extension.py ingest -b polygon-demo
+	$(BIN)/python -m tests.baseline update
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,11 +1,9 @@
 """zipline extension: registers gapline's ``polygon`` and ``polygon-demo`` bundles and the
 Pipeline loader for gapline's reference data (``factors.reference.PolygonReference``).
 
-Use ``zipline -e extension.py ...`` from the repo, or run ``gapline init`` once to install this
-file as ``$ZIPLINE_ROOT/extension.py`` so plain ``zipline ingest -b polygon`` finds it.
+Use ``zipline -e extension.py ...`` from the repo, or run ``gapline init`` once to install the
+same two lines as ``$ZIPLINE_ROOT/extension.py`` so plain ``zipline ingest -b polygon`` finds them.
 """
-from bundles.register import register_all
-from factors.loaders import install as install_pipeline_loaders
+from gapline.extension import load
 
-register_all()
-install_pipeline_loaders()
+load()

@@ -33,6 +33,13 @@ POSITION_VALUE = 50_000.0
 SIGNAL_MINUTE = 1            # 09:31 end label: the 09:30 bar
 EXIT_MINUTES_BEFORE_CLOSE = 1  # order at 15:59, fills on the closing bar
 PIPELINE_NAME = "buy_gap"
+PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+    "VARIANT": common.one_of("original", "revised"),
+    "TOP_N": (1, None),
+    "POSITION_VALUE": common.above(0),
+    "SIGNAL_MINUTE": (1, 390),
+    "EXIT_MINUTES_BEFORE_CLOSE": (1, 389),
+}
 
 
 def make_pipeline():
@@ -40,6 +47,11 @@ def make_pipeline():
     from factors.screens import buy_gap_pipeline
 
     return buy_gap_pipeline()
+
+
+#: sessions of daily history the default Pipeline needs before the first session
+#: (63: the 63-session std); derived from its terms' window lengths, not a parameter
+LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):

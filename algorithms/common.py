@@ -1,4 +1,4 @@
-"""Helpers shared by gapline's algorithms: parameters, order hygiene, tradability.
+"""Helpers shared by gapline's algorithms: parameters, history, order hygiene, tradability.
 
 Parameters
 ----------
@@ -9,31 +9,148 @@ returns them as ``context.params`` with, in increasing priority,
    ``zipline -x costs=realistic -x max_positions=3 run -f algorithms/microcap_short.py ...``;
    values are converted to the constant's type);
 2. the overrides :func:`algorithms.runner.run` passes (``context.gapline_overrides``).
+
+Every value is checked by :func:`resolve_params`, the defaults included:
+
+* **names** -- an override naming no parameter of the algorithm raises
+  :class:`UnknownParameterError` (a ``TypeError``) listing the valid names. Top-level ``-x``
+  keys are checked too (nested ones such as ``-x polygon.root=...`` are bundle options and
+  never looked at): a key that the running algorithm does not define but another gapline
+  algorithm (:data:`GAPLINE_ALGORITHMS`) does -- ``-x variant=revised`` left in a command that
+  now runs sell_gap -- is ignored with a warning; a key that *no* gapline algorithm defines
+  (``-x topn=5``) is an error naming it and listing the running algorithm's parameters.
+* **types** -- a value that cannot be converted to the type of the constant (``-x top_n=abc``,
+  ``top_n=2.5``, ``-x flag=maybe``) raises :class:`ParameterError` (a ``ValueError``) naming
+  the parameter and the value; a float must be finite (no ``nan``, ``inf``).
+* **ranges** -- an algorithm declares ``PARAM_BOUNDS`` next to its constants, e.g.
+  ``{"TOP_N": (1, None), "POSITION_VALUE": common.above(0), "VARIANT":
+  common.one_of("original", "revised")}``: ``(min, max)`` is inclusive with ``None`` for an
+  open end, :func:`above` excludes its lower end (sizes: ``above(0)``), :func:`one_of` lists
+  the allowed strings. Out of range raises :class:`ParameterError`.
+
+History
+-------
+A Pipeline needs daily bars from before the first session it computes. :func:`pipeline_lookback`
+counts them from the Pipeline object (the longest chain of ``window_length - 1`` extra rows
+through its terms, plus one session because the row of session D holds data through D-1);
+each algorithm module states its default as ``LOOKBACK_SESSIONS`` (derived, not a parameter).
+:func:`prepare` checks at ``initialize`` that the simulation starts at least that many sessions
+after the bundle's first session, and :func:`algorithms.runner.run` checks the same before
+zipline starts: :class:`HistoryError` (a ``ValueError``) names the earliest valid start instead
+of zipline's ``NoDataOnDate`` from deep inside the Pipeline engine.
+
+The three errors are also ``click.ClickException``\\ s: ``zipline run`` prints
+``Error: <message>`` and exits with status 1 instead of a traceback.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+from dataclasses import dataclass
 from types import SimpleNamespace
 
+import click
 import numpy as np
 import pandas as pd
+
+from bundles.options import extension_args
 
 log = logging.getLogger(__name__)
 
 _PARAM_TYPES = (bool, int, float, str, tuple, type(None))
+#: UPPER_CASE module constants that are not parameters: derived values and names
+NOT_PARAMETERS = frozenset({"LOOKBACK_SESSIONS", "PIPELINE_NAME"})
+#: the algorithm modules (``algorithms.<name>``) whose parameter names are valid ``-x`` keys
+GAPLINE_ALGORITHMS = ("sell_gap", "buy_gap", "microcap_short", "gap_and_go")
+
+
+class ParameterError(click.ClickException, ValueError):
+    """A parameter value of the wrong type or outside its declared range."""
+
+
+class UnknownParameterError(click.ClickException, TypeError):
+    """A parameter name (override or ``-x`` key) that the algorithm does not define."""
+
+
+class HistoryError(click.ClickException, ValueError):
+    """A start too early for the Pipeline's look-back on the bundle's data."""
 
 
 def module_params(namespace) -> dict:
-    """The UPPER_CASE constants of an algorithm module's namespace."""
+    """The UPPER_CASE constants of an algorithm module's namespace (its parameters)."""
     return {k: v for k, v in namespace.items()
-            if k.isupper() and not k.startswith("_") and isinstance(v, _PARAM_TYPES)}
+            if k.isupper() and not k.startswith("_") and k not in NOT_PARAMETERS
+            and isinstance(v, _PARAM_TYPES)}
 
 
-def _coerce(value, like):
-    if not isinstance(value, str) or isinstance(like, str):
-        return value
-    text = value.strip()
+# ----------------------------------------------------------------------------- bounds
+@dataclass(frozen=True)
+class Range:
+    """``low <= value <= high`` (``None``: open end); ``low_open`` excludes ``low``."""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def problem(self, value):
+        too_low = self.low is not None and (value <= self.low if self.low_open
+                                            else value < self.low)
+        too_high = self.high is not None and value > self.high
+        return f"must be {self}" if too_low or too_high else None
+
+    def __str__(self):
+        low = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = None if self.high is None else f"<= {self.high:g}"
+        return " and ".join(s for s in (low, high) if s) or "any number"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of values."""
+    choices: tuple
+
+    def problem(self, value):
+        return None if value in self.choices else f"must be one of {list(self.choices)}"
+
+
+def above(low, high=None) -> Range:
+    """``low < value`` (``<= high`` when given): sizes, fractions, percentages."""
+    return Range(low, high, low_open=True)
+
+
+def one_of(*choices) -> OneOf:
+    return OneOf(tuple(choices))
+
+
+def _bound(spec):
+    if isinstance(spec, (Range, OneOf)):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return Range(*spec)
+    raise TypeError(f"a PARAM_BOUNDS entry is (min, max), common.above(...) or "
+                    f"common.one_of(...), got {spec!r}")
+
+
+# ----------------------------------------------------------------------------- values
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _label(name) -> str:
+    return f"parameter {name.lower()} ({name})"
+
+
+def _coerce(value, like, name="VALUE"):
+    """``value`` (a ``-x`` string or a Python value) as the type of the default ``like``;
+    :class:`ParameterError` naming ``name`` and the value when it cannot be."""
+    def bad(expected):
+        return ParameterError(f"{_label(name)} must be {expected}, got {value!r}")
+
+    is_bool = isinstance(value, (bool, np.bool_))
     if like is None:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
         if text.lower() in ("none", ""):
             return None
         try:
@@ -41,36 +158,121 @@ def _coerce(value, like):
         except ValueError:
             return text
     if isinstance(like, bool):
-        return text.lower() in ("1", "true", "yes", "on")
+        if is_bool:
+            return bool(value)
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad("true or false (1/0, yes/no, on/off)")
     if isinstance(like, int):
-        return int(float(text))
+        if isinstance(value, (int, np.integer)) and not is_bool:
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad("an integer") from None
+        elif isinstance(value, (float, np.floating)):
+            number = float(value)
+        else:
+            raise bad("an integer")
+        if not np.isfinite(number) or number != int(number):
+            raise bad("an integer")
+        return int(number)
     if isinstance(like, float):
-        return float(text)
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad("a number") from None
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not is_bool:
+            number = float(value)
+        else:
+            raise bad("a number")
+        if not np.isfinite(number):
+            raise bad("a finite number")
+        return number
+    if isinstance(like, str):
+        if isinstance(value, str):
+            return value
+        raise bad("a string")
     if isinstance(like, tuple):
-        return tuple(t.strip() for t in text.split(",") if t.strip())
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        if isinstance(value, (list, tuple)):
+            return tuple(value)
+        raise bad("a comma-separated list")
     return value
 
 
-def _extension_overrides(defaults) -> dict:
-    try:
-        import zipline
+def check_bounds(params: dict, bounds: dict | None) -> None:
+    """:class:`ParameterError` for the first value outside its ``PARAM_BOUNDS`` entry; a
+    float without an entry must still be finite."""
+    bounds = {k.upper(): _bound(v) for k, v in (bounds or {}).items()}
+    unknown = sorted(set(bounds) - set(params))
+    if unknown:
+        raise TypeError(f"PARAM_BOUNDS names no parameter: {unknown}")
+    for name, value in params.items():
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ParameterError(f"{_label(name)} must be a finite number, got {value!r}")
+        bound = bounds.get(name)
+        if bound is None or value is None:
+            continue
+        problem = bound.problem(value)
+        if problem:
+            raise ParameterError(f"{_label(name)} {problem}, got {value!r}")
 
-        ns = getattr(zipline, "extension_args", None)
-    except Exception:  # pragma: no cover
-        ns = None
-    if ns is None:
+
+# ----------------------------------------------------------------------------- names
+def extension_params() -> dict:
+    """The top-level plain-string ``-x`` arguments, ``{key: value}`` (nested namespaces such
+    as ``polygon`` are bundle options, not parameters)."""
+    args = extension_args()
+    if args is None:
         return {}
-    out = {}
-    for key in defaults:
-        value = getattr(ns, key.lower(), None)
-        if isinstance(value, str):  # nested namespaces (e.g. ``polygon.root``) are not ours
-            out[key] = value
-    return out
+    return {k: v for k, v in vars(args).items() if isinstance(v, str)}
 
 
-def resolve_params(defaults: dict, overrides: dict | None = None, use_extension_args=True) -> dict:
-    """``defaults`` updated by ``-x`` extension args then ``overrides`` (names case-insensitive);
-    unknown override names raise ``TypeError``."""
+def known_parameter_names() -> set:
+    """Every parameter name (UPPER_CASE) of the :data:`GAPLINE_ALGORITHMS`."""
+    names = set()
+    for algorithm in GAPLINE_ALGORITHMS:
+        names |= set(module_params(vars(importlib.import_module(f"algorithms.{algorithm}"))))
+    return names
+
+
+def _valid(defaults) -> str:
+    return ", ".join(sorted(k.lower() for k in defaults))
+
+
+def _extension_overrides(defaults) -> dict:
+    """``-x name=value`` arguments naming one of ``defaults`` (case-insensitive); a top-level
+    key that no gapline algorithm defines raises :class:`UnknownParameterError`."""
+    found = {}
+    for key, value in extension_params().items():
+        name = key.upper()
+        if name in defaults:
+            found[name] = value
+        elif name in known_parameter_names():
+            log.warning("-x %s=%s ignored: this algorithm has no parameter %s (its parameters: "
+                        "%s)", key, value, key, _valid(defaults))
+        else:
+            raise UnknownParameterError(
+                f"unknown -x argument {key}={value}: no gapline algorithm has a parameter "
+                f"{key!r}; this algorithm's parameters are: {_valid(defaults)} (bundle options "
+                f"are namespaced: -x polygon.<option>=...)")
+    return found
+
+
+def resolve_params(defaults: dict, overrides: dict | None = None, use_extension_args=True,
+                   bounds: dict | None = None) -> dict:
+    """``defaults`` updated by ``-x`` extension args then ``overrides`` (names
+    case-insensitive), converted to the defaults' types and checked against ``bounds`` (see
+    the module docstring); unknown override names raise :class:`UnknownParameterError`."""
     params = dict(defaults)
     sources = [_extension_overrides(defaults)] if use_extension_args else []
     sources.append(overrides or {})
@@ -78,29 +280,112 @@ def resolve_params(defaults: dict, overrides: dict | None = None, use_extension_
         for key, value in source.items():
             name = key.upper()
             if name not in defaults:
-                raise TypeError(f"unknown parameter {key!r}; valid: "
-                                f"{sorted(k.lower() for k in defaults)}")
-            params[name] = _coerce(value, defaults[name])
+                raise UnknownParameterError(f"unknown parameter {key.lower()!r}; valid: "
+                                            f"{_valid(defaults)}")
+            params[name] = _coerce(value, defaults[name], name)
+    check_bounds(params, bounds)
     return params
 
 
 def load_params(context, namespace) -> SimpleNamespace:
-    """Resolve the algorithm's parameters (see the module docstring) into ``context.params``."""
+    """Resolve the algorithm's parameters (see the module docstring) into ``context.params``;
+    ``namespace`` is the module's ``globals()`` (constants and ``PARAM_BOUNDS``)."""
     overrides = getattr(context, "gapline_overrides", None)
-    params = resolve_params(module_params(namespace), overrides)
+    params = resolve_params(module_params(namespace), overrides,
+                            bounds=namespace.get("PARAM_BOUNDS"))
     context.params = SimpleNamespace(**params)
     return context.params
 
 
-# ----------------------------------------------------------------------------- time
-def session_of(dt) -> pd.Timestamp:
-    """The ET calendar date of a UTC timestamp (the session of an intraday minute)."""
-    return pd.Timestamp(dt).tz_convert("America/New_York").normalize().tz_localize(None)
+# ----------------------------------------------------------------------------- history
+def pipeline_lookback(pipeline) -> int:
+    """Sessions of daily bars ``pipeline`` needs before the first session it computes.
+
+    The longest chain of extra rows through its terms (a term of ``window_length`` n asks
+    its inputs for n - 1 rows before each date: zipline's ``Term.dependencies``), plus one
+    session: the row of session D is computed from data through D - 1.
+    """
+    terms = list(pipeline.columns.values())
+    if pipeline.screen is not None:
+        terms.append(pipeline.screen)
+    memo = {}
+
+    def extra_rows(term):
+        if term not in memo:
+            memo[term] = max((rows + extra_rows(dep)
+                              for dep, rows in term.dependencies.items()), default=0)
+        return memo[term]
+
+    return 1 + max((extra_rows(t) for t in terms), default=0)
 
 
-def et_clock(dt) -> str:
-    """``HH:MM`` ET of a UTC timestamp."""
-    return pd.Timestamp(dt).tz_convert("America/New_York").strftime("%H:%M")
+def algorithm_lookback(namespace, params=None) -> int:
+    """:func:`pipeline_lookback` of an algorithm module's ``make_pipeline`` (built with
+    ``params`` when it takes parameters); ``namespace`` is the module's ``vars()``. ``None``
+    for a module without ``make_pipeline``."""
+    make_pipeline = namespace.get("make_pipeline")
+    if make_pipeline is None:
+        return None
+    takes_params = bool(inspect.signature(make_pipeline).parameters)
+    return pipeline_lookback(make_pipeline(params) if takes_params and params is not None
+                             else make_pipeline())
+
+
+def _session(ts) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.normalize()
+
+
+def earliest_start(sessions, first_session, lookback: int):
+    """The first session with ``lookback`` sessions of ``sessions`` on or after
+    ``first_session`` before it (``None`` when ``sessions`` end before that)."""
+    sessions = pd.DatetimeIndex(sessions)
+    if sessions.tz is not None:
+        sessions = sessions.tz_convert("UTC").tz_localize(None)
+    i = sessions.searchsorted(_session(first_session)) + int(lookback)
+    return sessions[i] if i < len(sessions) else None
+
+
+def check_history(name, lookback, start, first_session, sessions, bundle=None) -> pd.Timestamp:
+    """The earliest start of ``name`` (see :func:`earliest_start`); :class:`HistoryError` when
+    ``start`` comes before it."""
+    start, first = _session(start), _session(first_session)
+    earliest = earliest_start(sessions, first, lookback)
+    if earliest is not None and start >= earliest:
+        return earliest
+    where = f"the bundle {bundle}" if bundle else "the bundle"
+    need = (f"{name} needs {lookback} sessions of daily history before its first session "
+            f"(its Pipeline's longest window plus the one-session lag); {where} starts "
+            f"{first.date()}")
+    if earliest is None:
+        raise HistoryError(f"{need}, and its calendar ends before {lookback} sessions have "
+                           f"passed: ingest more data")
+    raise HistoryError(f"{need}, so the earliest start is {earliest.date()}, not "
+                       f"{start.date()}: start on or after {earliest.date()} "
+                       f"(-s {earliest.date()}) or ingest earlier data")
+
+
+def _bundle_name(context):
+    try:
+        from bundles.ingestions import ingestion_dir_of
+
+        return ingestion_dir_of(context.asset_finder).parent.name
+    except Exception:  # noqa: BLE001 -- only a nicer message
+        return None
+
+
+def check_context_history(context, pipeline, name):
+    """:func:`check_history` of a running algorithm: its ``sim_params.start_session`` against
+    the first session of its data portal (zipline's ``first_trading_day`` of the bundle);
+    skipped when the algorithm has no data portal that knows it."""
+    first = getattr(getattr(context, "data_portal", None), "_first_trading_day", None)
+    sim_params = getattr(context, "sim_params", None)
+    if first is None or sim_params is None:
+        return None
+    return check_history(name, pipeline_lookback(pipeline), sim_params.start_session, first,
+                         context.trading_calendar.sessions, bundle=_bundle_name(context))
 
 
 # ----------------------------------------------------------------------------- orders
@@ -170,12 +455,14 @@ def order_value_many(data, targets: dict) -> dict:
 
 
 def prepare(context, params, pipeline, pipeline_name):
-    """The start of every gapline ``initialize``: Pipeline loaders, the cost preset in
-    ``params.COSTS``, end-of-day cancel of open orders, and the strategy's Pipeline."""
+    """The start of every gapline ``initialize``: the history check of the Pipeline
+    (:func:`check_context_history`), Pipeline loaders, the cost preset in ``params.COSTS``,
+    end-of-day cancel of open orders, and the strategy's Pipeline."""
     from zipline import api as algo
 
     from .costs import apply_costs
 
+    check_context_history(context, pipeline, pipeline_name)
     ensure_pipeline_loaders(context)
     apply_costs(context, params.COSTS, **getattr(context, "gapline_cost_overrides", {}))
     algo.set_cancel_policy(algo.EODCancel())
@@ -192,27 +479,11 @@ def ensure_pipeline_loaders(context=None):
     wrapped here with the same fallback: reference columns come from the ingestion folder of
     the algorithm's own asset database.
     """
-    try:
-        from factors import loaders
-        from factors.reference import is_reference_column
-    except ImportError:  # pragma: no cover - factors not present
-        log.debug("factors.loaders not available; only EquityPricing columns can be loaded")
-        return
+    from factors import loaders
+
     loaders.install()
     engine = getattr(context, "engine", None) if context is not None else None
     get_loader = getattr(engine, "_get_loader", None)
-    if get_loader is None or getattr(get_loader, "_gapline_wrapped", False) \
-            or getattr(get_loader, "__wrapped__", None) is not None:
+    if get_loader is None or getattr(get_loader, "__wrapped__", None) is not None:
         return
-    asset_finder = context.asset_finder
-
-    def get_loader_with_reference(column):
-        if is_reference_column(column):
-            try:
-                return get_loader(column)
-            except (KeyError, ValueError):
-                return loaders.reference_loader(loaders.ingestion_dir_of(asset_finder))
-        return get_loader(column)
-
-    get_loader_with_reference._gapline_wrapped = True
-    engine._get_loader = get_loader_with_reference
+    engine._get_loader = loaders.wrap_get_loader(get_loader, context.asset_finder)

@@ -19,96 +19,23 @@ The table is opened once per ingestion folder per process and read a session at 
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-SIDE_TABLE = Path("gapline") / "extended_hours.parquet"
+from bundles.ingestions import EXTENDED_HOURS_FILE, SIDE_DIR, ingestion_dir, ingestion_dir_of
+from bundles.market import ET, trading_calendar
+
+from .session_tables import load_session_table, session_key
+
+SIDE_TABLE = Path(SIDE_DIR) / EXTENDED_HOURS_FILE
 FIELDS = ("open", "high", "low", "last", "volume", "dollar_volume", "bars", "last_start")
 AFTER_HOURS_SPAN = pd.Timedelta(hours=4)
 
 
 class LookAheadError(RuntimeError):
     """Asked for extended-hours data that is not yet known at the simulation time."""
-
-
-def ingestion_dir_of_algorithm(algo) -> Path:
-    """Ingestion folder of the bundle an algorithm runs on (from its asset database path)."""
-    engine = getattr(algo.asset_finder, "engine", None)
-    database = getattr(getattr(engine, "url", None), "database", None)
-    if not database:
-        raise FileNotFoundError("cannot locate the bundle's ingestion folder from the asset finder")
-    return Path(database).parent
-
-
-def ingestion_dir_of_bundle(bundle: str, environ=None, timestamp=None) -> Path:
-    """Most recent ingestion folder of a registered bundle."""
-    import os
-
-    from zipline.data.bundles import core
-
-    environ = os.environ if environ is None else environ
-    timestamp = pd.Timestamp.utcnow() if timestamp is None else timestamp
-    name = core.most_recent_data(bundle, timestamp, environ=environ)
-    return Path(core.pth.data_path([bundle, name], environ=environ))
-
-
-class _SessionTable:
-    """The side table read a session at a time: the ingest writes one Parquet row group per
-    session, and the row-group statistics (metadata only) say which group holds which session,
-    so a backtest pays for its own days, not for every session of the bundle. Files with other
-    row groups work too (each group whose session range covers the day is read and filtered)."""
-
-    CACHED_SESSIONS = 8  # an algorithm reads today's rows, seldom more than a few days back
-
-    def __init__(self, path: str):
-        import pyarrow.parquet as pq
-
-        self.file = pq.ParquetFile(path)
-        meta = self.file.metadata
-        column = self.file.schema_arrow.get_field_index("session")
-        self.groups = []  # (first session, last session, row group); None bounds: unknown
-        for i in range(meta.num_row_groups):
-            stats = meta.row_group(i).column(column).statistics
-            if stats is not None and stats.has_min_max:
-                self.groups.append((_session(stats.min), _session(stats.max), i))
-            else:
-                self.groups.append((None, None, i))
-        self._cache: dict = {}
-
-    def get(self, session: pd.Timestamp):
-        """Rows of ``session`` indexed by sid (None when the session has no rows)."""
-        if session in self._cache:
-            return self._cache[session]
-        wanted = [i for lo, hi, i in self.groups if lo is None or lo <= session <= hi]
-        rows = None
-        if wanted:
-            raw = self.file.read_row_groups(wanted).to_pandas()
-            raw = raw[pd.to_datetime(raw["session"]).dt.tz_localize(None).dt.normalize() == session]
-            if len(raw):
-                rows = raw.assign(sid=raw["sid"].astype("int64")).set_index("sid")
-        if len(self._cache) >= self.CACHED_SESSIONS:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[session] = rows
-        return rows
-
-
-def _session(value) -> pd.Timestamp:
-    """A session label as the table keys it: tz-naive midnight (tz dropped, not converted)."""
-    return pd.Timestamp(value).tz_localize(None).normalize()
-
-
-@functools.lru_cache(maxsize=8)
-def _load_table(path: str) -> _SessionTable:
-    return _SessionTable(path)
-
-
-def _calendar():
-    from zipline.utils.calendar_utils import get_calendar
-
-    return get_calendar("XNYS")
 
 
 class ExtendedHours:
@@ -122,26 +49,27 @@ class ExtendedHours:
             raise FileNotFoundError(
                 f"{path}: no extended-hours table; it is written by the polygon bundle's ingest")
         self.path = path
-        self.table = _load_table(str(path))
-        self.calendar = calendar or _calendar()
+        self.table = load_session_table(str(path))
+        self.calendar = calendar or trading_calendar()
 
     @classmethod
     def for_algorithm(cls, algo) -> "ExtendedHours":
         """The table of the bundle the running algorithm uses (cached on the algorithm)."""
         cached = getattr(algo, "_gapline_extended_hours", None)
         if cached is None:
-            cached = cls(ingestion_dir_of_algorithm(algo), calendar=algo.trading_calendar)
+            cached = cls(ingestion_dir_of(algo.asset_finder), calendar=algo.trading_calendar)
             algo._gapline_extended_hours = cached
         return cached
 
     @classmethod
     def for_bundle(cls, bundle: str, environ=None, timestamp=None) -> "ExtendedHours":
-        return cls(ingestion_dir_of_bundle(bundle, environ, timestamp))
+        """The table of ``bundle``'s ingestion that zipline loads at ``timestamp`` (research)."""
+        return cls(ingestion_dir(bundle, timestamp, environ))
 
     # -- guards -------------------------------------------------------------------------
     def known_from(self, session, part: str = "pm") -> pd.Timestamp:
         """First time (UTC) at which ``part`` of ``session`` is fully known."""
-        session = _session(session)
+        session = session_key(session)
         if part == "pm":
             return self.calendar.session_open(session)
         return self.calendar.session_close(session) + AFTER_HOURS_SPAN
@@ -157,12 +85,12 @@ class ExtendedHours:
             what = "pre-market" if part == "pm" else "after-hours"
             raise LookAheadError(
                 f"{what} data of {pd.Timestamp(session).date()} is not known before "
-                f"{known.tz_convert('America/New_York'):%Y-%m-%d %H:%M %Z} (asked at "
-                f"{now.tz_convert('America/New_York'):%Y-%m-%d %H:%M %Z})")
+                f"{known.tz_convert(ET):%Y-%m-%d %H:%M %Z} (asked at "
+                f"{now.tz_convert(ET):%Y-%m-%d %H:%M %Z})")
 
     # -- reads --------------------------------------------------------------------------
     def _rows(self, session, assets, part):
-        session = _session(session)
+        session = session_key(session)
         assets = list(assets)
         sids = [int(getattr(a, "sid", a)) for a in assets]
         cols = [f"{part}_{f}" for f in FIELDS]

@@ -33,6 +33,7 @@ import pandas as pd
 import zipline.api as algo
 
 from algorithms import common
+from bundles.market import session_of
 from algorithms.extended_hours import ExtendedHours
 
 COSTS = "published"          # cost preset: zero | published | realistic
@@ -49,6 +50,20 @@ POSITION_FRACTION = 0.10     # of the portfolio value per name
 MAX_POSITIONS = 5
 FLAT_MINUTES_BEFORE_CLOSE = 15  # 15:45
 PIPELINE_NAME = "gap_and_go"
+PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+    "MIN_GAP": (0, None),
+    "MIN_PM_VOLUME": (0, None),
+    "MIN_PRICE": (0, None),
+    "MAX_PRICE": common.above(0),
+    "MAX_SHARES_OUTSTANDING": common.above(0),
+    "VOLUME_CONFIRM": (0, None),
+    "ENTRY_DEADLINE_MINUTES": (1, 390),
+    "VWAP_STOP": common.above(0),
+    "TARGET_PCT": common.above(0),
+    "POSITION_FRACTION": common.above(0, 1),
+    "MAX_POSITIONS": (1, None),
+    "FLAT_MINUTES_BEFORE_CLOSE": (1, 389),
+}
 
 
 def make_pipeline(params=None):
@@ -56,6 +71,11 @@ def make_pipeline(params=None):
     from factors.screens import gap_and_go_pipeline
 
     return gap_and_go_pipeline(min_price=params.MIN_PRICE if params else MIN_PRICE)
+
+
+#: sessions of daily history the default Pipeline needs before the first session
+#: (20: the 20-session windows); derived from its terms' window lengths, not a parameter
+LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
@@ -81,7 +101,7 @@ def before_trading_start(context, data):
 def handle_data(context, data):
     """Every minute: build the watchlist at the first bar, then VWAP, entries and exits."""
     now = data.current_dt
-    session = common.session_of(now)
+    session = session_of(now)
     if context.session != session:
         context.session = session
         build_watchlist(context, data)

@@ -48,6 +48,19 @@ COVER_MINUTES_AFTER_OPEN = 150  # 12:00
 SIGMA_WINDOW = 100           # sessions of closes behind sigma (std of daily returns)
 EMA_WINDOW = 60              # sessions behind the 20-day EMA (span 20)
 PIPELINE_NAME = "microcap_short"
+PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+    "MIN_PRICE": (0, None),
+    "MAX_PRICE": common.above(0),
+    "MIN_GAP_SIGMAS": (0, None),
+    "TOP_GAPS": (1, None),
+    "MAX_POSITIONS": (1, None),
+    "SHORT_FRACTION": common.above(0, 1),
+    "STOP_PCT": common.above(0),
+    "ENTRY_MINUTE": (1, 390),
+    "COVER_MINUTES_AFTER_OPEN": (1, 390),
+    "SIGMA_WINDOW": (2, None),
+    "EMA_WINDOW": (2, None),
+}
 
 
 def make_pipeline(params=None):
@@ -59,6 +72,11 @@ def make_pipeline(params=None):
                                    max_price=p.MAX_PRICE if p else MAX_PRICE,
                                    sigma_window=p.SIGMA_WINDOW if p else SIGMA_WINDOW,
                                    ema_window=p.EMA_WINDOW if p else EMA_WINDOW)
+
+
+#: sessions of daily history the default Pipeline needs before the first session
+#: (100: SIGMA_WINDOW); derived from its terms' window lengths, not a parameter
+LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):

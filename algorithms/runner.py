@@ -11,9 +11,15 @@ is the Python twin of::
         --data-frequency minute --no-benchmark -s 2024-10-01 -e 2024-10-31
 
 The module's UPPER_CASE constants are the defaults; keyword ``params`` override them
-(case-insensitive; unknown names raise ``TypeError``); ``costs`` selects the cost preset and
-``cost_overrides`` tweaks single cost parameters (see :mod:`algorithms.costs`). The module is
-imported once and never modified, so runs do not leak parameters into each other.
+(case-insensitive; unknown names raise ``TypeError``, values of the wrong type or outside the
+module's ``PARAM_BOUNDS`` raise ``ValueError`` naming the parameter: see
+:mod:`algorithms.common`); ``costs`` selects the cost preset and ``cost_overrides`` tweaks
+single cost parameters (see :mod:`algorithms.costs`). The module is imported once and never
+modified, so runs do not leak parameters into each other.
+
+Before zipline starts, the start is checked against the bundle's first session and the
+Pipeline's look-back (:func:`earliest_start`): too early raises
+:class:`algorithms.common.HistoryError` (a ``ValueError``) naming the earliest valid start.
 """
 from __future__ import annotations
 
@@ -21,9 +27,11 @@ import importlib
 import importlib.util
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
+
+from bundles.ingestions import ensure_registered
 
 from . import common
 from .costs import make_config
@@ -43,18 +51,50 @@ def load_algorithm(algo_module_name):
     return importlib.import_module(name)
 
 
-def algorithm_params(algo_module_name) -> dict:
-    """The default parameters (UPPER_CASE constants) of an algorithm module."""
-    return common.module_params(vars(load_algorithm(algo_module_name)))
+def algorithm_name(module) -> str:
+    """``sell_gap`` for ``algorithms.sell_gap`` or ``path/to/sell_gap.py``."""
+    file = getattr(module, "__file__", None)
+    return Path(file).stem if file else module.__name__.rsplit(".", 1)[-1]
 
 
-def _ensure_bundle_registered(bundle):
+def resolve(module, params: dict, costs=None):
+    """``(overrides, resolved)``: the UPPER_CASE ``params`` (plus ``COSTS`` when ``costs`` is
+    given) and every parameter of ``module`` after them, converted and checked against its
+    ``PARAM_BOUNDS`` (``-x`` arguments are not read here: ``initialize`` applies them)."""
+    defaults = common.module_params(vars(module))
+    overrides = {k.upper(): v for k, v in params.items()}
+    if costs is not None and "COSTS" in defaults:
+        overrides["COSTS"] = costs
+    resolved = common.resolve_params(defaults, overrides, use_extension_args=False,
+                                     bounds=getattr(module, "PARAM_BOUNDS", None))
+    return overrides, resolved
+
+
+def bundle_history(bundle="polygon-demo", environ=None):
+    """``(first session, calendar sessions)`` of the ingestion of ``bundle`` zipline loads: the
+    later of its minute and daily readers' ``first_trading_day`` (what zipline hands its data
+    portal and Pipeline loader), and the sessions of the bundle's calendar."""
     from zipline.data import bundles as zb
+    from zipline.utils.calendar_utils import get_calendar
 
-    if bundle not in zb.bundles:
-        from bundles.register import register_all
+    environ = dict(os.environ if environ is None else environ)
+    ensure_registered(bundle)
+    data = zb.load(bundle, environ)
+    firsts = [getattr(reader, "first_trading_day", None)
+              for reader in (data.equity_minute_bar_reader, data.equity_daily_bar_reader)]
+    first = max(common._session(f) for f in firsts if f is not None)
+    return first, get_calendar(zb.bundles[bundle].calendar_name).sessions
 
-        register_all()
+
+def earliest_start(algo_module_name, bundle="polygon-demo", environ=None, **params):
+    """The first session ``algo_module_name`` (with ``params``) can start on ``bundle``: its
+    Pipeline's look-back (:func:`algorithms.common.algorithm_lookback`) sessions after the
+    bundle's first session; ``None`` when the calendar ends before that."""
+    module = load_algorithm(algo_module_name)
+    _, resolved = resolve(module, params)
+    lookback = common.algorithm_lookback(vars(module), SimpleNamespace(**resolved)) or 0
+    first, sessions = bundle_history(bundle, environ)
+    return common.earliest_start(sessions, first, lookback)
 
 
 def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_000.0,
@@ -65,18 +105,18 @@ def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_
     from zipline import run_algorithm
 
     module = load_algorithm(algo_module_name)
-    defaults = common.module_params(vars(module))
-    overrides = {k.upper(): v for k, v in params.items()}
-    if "COSTS" in defaults:
-        overrides["COSTS"] = costs
     # validate now, before zipline loads anything
-    common.resolve_params(defaults, overrides, use_extension_args=False)
+    overrides, resolved = resolve(module, params, costs)
     make_config(costs, **(cost_overrides or {}))
     if cost_overrides:
         overrides["COST_OVERRIDES"] = dict(cost_overrides)
 
     environ = dict(os.environ if environ is None else environ)
-    _ensure_bundle_registered(bundle)
+    ensure_registered(bundle)
+    first, sessions = bundle_history(bundle, environ)
+    lookback = common.algorithm_lookback(vars(module), SimpleNamespace(**resolved))
+    if lookback is not None:
+        common.check_history(algorithm_name(module), lookback, start, first, sessions, bundle)
     common.ensure_pipeline_loaders()  # factors.loaders.install(): reference columns
 
     def initialize(context):
@@ -98,27 +138,3 @@ def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_
         default_extension=False,
         benchmark_returns=None,
     )
-
-
-def trades(perf: pd.DataFrame) -> pd.DataFrame:
-    """All fills of a perf frame as one table: dt, session, symbol, sid, amount, price, side."""
-    rows = []
-    for session, txns in perf["transactions"].items():
-        for t in txns:
-            asset = t["sid"]
-            rows.append({
-                "session": pd.Timestamp(session).tz_localize(None).normalize()
-                if pd.Timestamp(session).tzinfo else pd.Timestamp(session).normalize(),
-                "dt": pd.Timestamp(t["dt"]),
-                "symbol": getattr(asset, "symbol", str(asset)),
-                "sid": int(getattr(asset, "sid", asset)),
-                "amount": int(t["amount"]),
-                "price": float(t["price"]),
-            })
-    out = pd.DataFrame(rows, columns=["session", "dt", "symbol", "sid", "amount", "price"])
-    if out.empty:  # keep the dtypes so .dt and arithmetic work on no trades
-        out = out.astype({"session": "datetime64[ns]", "dt": "datetime64[ns, UTC]",
-                          "symbol": object, "sid": "int64", "amount": "int64",
-                          "price": "float64"})
-    out["side"] = np.where(out["amount"] > 0, "buy", "sell")
-    return out.sort_values(["dt", "symbol"]).reset_index(drop=True)

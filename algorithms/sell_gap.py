@@ -36,6 +36,13 @@ SIGNAL_MINUTE = 1            # minutes after the open: 09:31 bar end label (09:3
 ENTRY_MINUTE = 10            # minutes after the open: 09:40
 EXIT_MINUTES_BEFORE_CLOSE = 5  # 15:55
 PIPELINE_NAME = "sell_gap"
+PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+    "TOP_N": (1, None),
+    "POSITION_VALUE": common.above(0),
+    "SIGNAL_MINUTE": (1, 390),
+    "ENTRY_MINUTE": (1, 390),
+    "EXIT_MINUTES_BEFORE_CLOSE": (1, 389),
+}
 
 
 def make_pipeline():
@@ -43,6 +50,11 @@ def make_pipeline():
     from factors.screens import sell_gap_pipeline
 
     return sell_gap_pipeline()
+
+
+#: sessions of daily history the default Pipeline needs before the first session
+#: (63: the 63-session std); derived from its terms' window lengths, not a parameter
+LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):

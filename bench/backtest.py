@@ -143,7 +143,7 @@ def main():
         print(f"bundle: {args.tickers} assets, {HISTORY_SESSIONS} sessions of day aggs + "
               f"{args.days} of minute bars (files {t_gen:.0f}s, ingest {t_ing:.0f}s); "
               f"backtest {start.date()}..{end.date()}")
-        from algorithms.extended_hours import _load_table
+        from algorithms.session_tables import load_session_table as _load_table
 
         for name in ("sell_gap", "microcap_short"):
             # warm-up: one day of each pays the imports; then best of REPEATS interleaved runs

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .layout import FLAT_COLUMNS
+from .market import et_midnight_ns
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 NS_PER_MINUTE = 60_000_000_000
@@ -255,8 +256,8 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         flag((v < 0) & ~bad, "negative volume")
 
     # The file's ET calendar day as two UTC ns bounds (cheaper than converting every row).
-    day_start = day.tz_localize("America/New_York").value
-    day_end = (day + pd.Timedelta(days=1)).tz_localize("America/New_York").value
+    day_start = et_midnight_ns(day)
+    day_end = et_midnight_ns(day + pd.Timedelta(days=1))
     et_day = (ws >= day_start) & (ws < day_end)
     if kind == "minute":
         flag(((ws % NS_PER_MINUTE) != 0) & ~bad, "window_start not on a whole minute")

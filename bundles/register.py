@@ -6,21 +6,15 @@ import os
 import pandas as pd
 
 from . import layout
+from .market import CALENDAR, MINUTES_PER_DAY
+from .options import extension_args
 from .polygon import PolygonBundleConfig, make_ingest
 
-CALENDAR = "XNYS"
-MINUTES_PER_DAY = 390
-
-
-def _extension_args():
-    import zipline
-
-    return getattr(zipline, "extension_args", None)
 
 
 def polygon_config(environ=None) -> PolygonBundleConfig:
     """The ``polygon`` bundle's options from the environment and ``zipline -x polygon.*``."""
-    return PolygonBundleConfig.from_environ(environ, _extension_args())
+    return PolygonBundleConfig.from_environ(environ, extension_args())
 
 
 def demo_root(environ=None):

@@ -3,7 +3,7 @@
 - :mod:`factors.reference` -- ``PolygonReference`` DataSet (security type, primary exchange,
   shares outstanding) and its loader over the bundle's ``gapline/assets.parquet``;
   ``CommonStock()``.
-- :mod:`factors.gap` -- factors/filters (``AboveMovingAverage``, ``DailyReturnsStdDev``,
+- :mod:`factors.gap` -- factors/filters (``DailyReturnsStdDev``,
   ``ExponentialMovingAverage``, ``AverageRange``, ``RelativeVolume``,
   ``SharesOutstandingClass``, ``liquid_stocks``, ``price_std``) and plain functions for
   what needs today's open (``gap_percent``, ``gap_zscore``, ``gap_class``,

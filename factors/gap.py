@@ -12,7 +12,7 @@ Terms by strategy
 Sell-on-gap / buy-on-gap (QuantRocket): ``EquityPricing.low.latest`` (prior low),
 zipline's own ``ExponentialWeightedMovingStdDev(inputs=[close], window_length=63,
 decay_rate=0.99)`` (std of closing *prices*), ``SimpleMovingAverage(inputs=[close],
-window_length=20)``, :class:`AboveMovingAverage`, :func:`liquid_stocks`.
+window_length=20)``, :func:`liquid_stocks`.
 
 Microcap (penny) gap-up short: :class:`DailyReturnsStdDev` (sigma of daily returns),
 :class:`ExponentialMovingAverage` (20-day EMA), :func:`gap_zscore`.
@@ -41,7 +41,6 @@ __all__ = [
     "AverageDollarVolume",
     "ExponentialWeightedMovingStdDev",
     "SimpleMovingAverage",
-    "AboveMovingAverage",
     "DailyReturnsStdDev",
     "ExponentialMovingAverage",
     "AverageRange",
@@ -152,30 +151,6 @@ def price_std(window_length=63, decay_rate=0.99):
         raise ValueError(f"decay_rate must be strictly between 0 and 1, got {decay_rate!r}")
     return ExponentialWeightedMovingStdDev(inputs=[EquityPricing.close],
                                            window_length=window_length, decay_rate=decay_rate)
-
-
-class AboveMovingAverage(_MinWindowMixin, CustomFilter):
-    """Filter: the last close is above its simple moving average.
-
-    .. math:: \\mathrm{close}_{D-1} > \\frac{1}{n}\\sum_{k=1}^{n} \\mathrm{close}_{D-k}
-
-    with ``n = window_length`` (20) and the mean taken over the sessions that traded (NaN
-    skipped, as :class:`~zipline.pipeline.factors.SimpleMovingAverage`). False when the
-    last close is missing. Equal to ``EquityPricing.close.latest > SimpleMovingAverage(
-    inputs=[EquityPricing.close], window_length=n)``.
-
-    **Default Inputs:** ``[EquityPricing.close]``
-
-    **Default Window Length:** 20
-    """
-
-    inputs = (EquityPricing.close,)
-    window_length = 20
-    window_safe = True  # a ratio of prices: unchanged by split/dividend adjustments
-
-    def compute(self, today, assets, out, close):
-        with np.errstate(invalid="ignore"):
-            out[:] = close[-1] > nanmean(close, axis=0)
 
 
 class DailyReturnsStdDev(_MinWindowMixin, CustomFactor):

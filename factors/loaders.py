@@ -35,55 +35,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from bundles.ingestions import ensure_registered, ingestion_dir_of
+
 from .reference import PolygonReferenceLoader, is_reference_column
 
 _lock = threading.Lock()
 _reference_loaders: dict[Path, PolygonReferenceLoader] = {}
-
-
-# ----------------------------------------------------------------------------- locating data
-def ingestion_dir(bundle="polygon", timestamp=None, environ=None) -> Path:
-    """The ingestion folder zipline loads for ``bundle`` at ``timestamp`` (default: now).
-
-    The folder holding ``assets-N.sqlite``, ``daily_equities.bcolz`` and ``gapline/``: the
-    newest ``zipline.utils.paths.data_path([bundle, <ingestion>])`` not after ``timestamp``,
-    the rule of zipline's ``most_recent_data`` (which zipline does not export).
-    """
-    from zipline.data.bundles import from_bundle_ingest_dirname
-    from zipline.utils.paths import data_path, hidden
-
-    environ = os.environ if environ is None else environ
-    _ensure_registered(bundle)
-    cutoff = pd.Timestamp.utcnow() if timestamp is None else pd.Timestamp(timestamp)
-    if cutoff.tzinfo is not None:
-        cutoff = cutoff.tz_convert("UTC").tz_localize(None)
-    base = Path(data_path([bundle], environ=environ))
-    try:
-        names = [n for n in os.listdir(base) if not hidden(n)]
-    except FileNotFoundError:
-        names = []
-    stamps = {}
-    for n in names:
-        stamp = from_bundle_ingest_dirname(n)
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("UTC").tz_localize(None)
-        if stamp <= cutoff:
-            stamps[n] = stamp
-    if not stamps:
-        raise ValueError(f"no data for bundle {bundle!r} on or before {cutoff} under {base}; "
-                         f"run: zipline ingest -b {bundle}")
-    return base / max(stamps, key=stamps.get)
-
-
-def ingestion_dir_of(asset_finder) -> Path:
-    """The ingestion folder an ``AssetFinder`` was opened from (its sqlite file's folder)."""
-    engine = getattr(asset_finder, "engine", None)
-    database = getattr(getattr(engine, "url", None), "database", None)
-    if not database or database == ":memory:":
-        raise ValueError(
-            "PolygonReference columns need an asset finder opened from an ingested bundle "
-            f"(got {engine!r}); use factors.loaders.run_pipeline or a bundle-backed algorithm")
-    return Path(database).resolve().parent
 
 
 def reference_loader(folder) -> PolygonReferenceLoader:
@@ -94,25 +51,6 @@ def reference_loader(folder) -> PolygonReferenceLoader:
         if loader is None:
             loader = _reference_loaders[folder] = PolygonReferenceLoader(folder)
         return loader
-
-
-def _ensure_registered(bundle):
-    from zipline.data import bundles as zb
-
-    if bundle in zb.bundles:
-        return
-    if bundle in ("polygon", "polygon-demo"):
-        try:
-            from bundles.register import register_all
-
-            register_all()
-        except Exception as exc:  # noqa: BLE001 -- report why, below
-            raise ValueError(f"bundle {bundle!r} is not registered and registering gapline's "
-                             f"bundles failed: {exc!r}") from exc
-        if bundle in zb.bundles:
-            return
-    raise ValueError(f"bundle {bundle!r} is not registered in this process; load its zipline "
-                     f"extension first (known: {sorted(zb.bundles)})")
 
 
 # ----------------------------------------------------------------------------- loader lookup
@@ -149,7 +87,7 @@ def pipeline_engine(bundle="polygon", environ=None, bundle_timestamp=None, custo
     from zipline.pipeline.engine import SimplePipelineEngine
 
     environ = os.environ if environ is None else environ
-    _ensure_registered(bundle)
+    ensure_registered(bundle)
     timestamp = pd.Timestamp.utcnow() if bundle_timestamp is None else pd.Timestamp(bundle_timestamp)
     bundle_data = zb.load(bundle, environ, timestamp)
     folder = ingestion_dir_of(bundle_data.asset_finder)  # the ingestion zb.load picked
@@ -194,7 +132,7 @@ def run_pipeline(pipeline, start, end, bundle="polygon", environ=None, bundle_ti
 
 
 # ----------------------------------------------------------------------------- the patch
-def _wrap_get_loader(get_loader, asset_finder):
+def wrap_get_loader(get_loader, asset_finder):
     """Fall back to the reference side table for PolygonReference columns."""
     def get_loader_with_reference(column):
         if is_reference_column(column):
@@ -211,13 +149,13 @@ def _wrap_get_loader(get_loader, asset_finder):
 def install():
     """Make ``zipline run`` / ``run_algorithm`` resolve :class:`PolygonReference` columns.
 
-    Wraps every algorithm's pipeline-loader lookup with :func:`_wrap_get_loader`; the patch
+    Wraps every algorithm's pipeline-loader lookup with :func:`wrap_get_loader`; the patch
     itself lives with gapline's other zipline patches (:mod:`bundles.zipline_patches`).
     Idempotent: returns True when it patched, False when already installed.
     """
     from bundles import zipline_patches
 
-    return zipline_patches.install_engine_loader_wrapper(_wrap_get_loader)
+    return zipline_patches.install_engine_loader_wrapper(wrap_get_loader)
 
 
 def uninstall():

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bundles.ingestions import ASSETS_FILE, SIDE_DIR
 from zipline.lib.adjusted_array import AdjustedArray
 from zipline.lib.labelarray import LabelArray
 from zipline.pipeline.data import Column, DataSet
 from zipline.pipeline.domain import US_EQUITIES
 from zipline.pipeline.loaders.base import PipelineLoader
 
-SIDE_TABLE = Path("gapline") / "assets.parquet"
+SIDE_TABLE = Path(SIDE_DIR) / ASSETS_FILE
 
 #: Polygon ``type`` codes seen on US stocks (``/v3/reference/tickers/types``), for reference.
 SECURITY_TYPES = {

@@ -24,12 +24,12 @@ from zipline.pipeline.data import EquityPricing
 from zipline.pipeline.factors import AverageDollarVolume, SimpleMovingAverage
 
 from .gap import (
-    AboveMovingAverage,
     AverageRange,
     DailyReturnsStdDev,
     ExponentialMovingAverage,
     RelativeVolume,
     SharesOutstandingClass,
+    _check_window,
     liquid_stocks,
     price_std,
 )
@@ -47,28 +47,32 @@ def _check_band(min_price, max_price):
         raise ValueError(f"min_price ({min_price}) must be below max_price ({max_price})")
 
 
-def _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
-                       mavg_window, std_window, std_decay):
-    _check_band(min_price, max_price)
-    close = EquityPricing.close.latest
-    mavg = SimpleMovingAverage(inputs=[EquityPricing.close], window_length=mavg_window)
-    screen = CommonStock() & liquid_stocks(window_length=liquidity_window,
-                                           rank_within=rank_within)
-    if min_price is not None:
-        screen &= close > min_price
-    if max_price is not None:
-        screen &= close < max_price
-    if above_mavg:
-        screen &= AboveMovingAverage(window_length=mavg_window)
-    return Pipeline(
-        columns={
-            "prior_low": EquityPricing.low.latest,
-            "std": price_std(window_length=std_window, decay_rate=std_decay),
-            "mavg": mavg,
-            "close": close,
-        },
-        screen=screen,
-    )
+def _all_of(*conditions):
+    """The conjunction of the named screen conditions; ``None`` stands for "no condition"."""
+    screen = None
+    for condition in conditions:
+        if condition is not None:
+            screen = condition if screen is None else screen & condition
+    return screen
+
+
+def _price_band(close, min_price, max_price, include_max=False):
+    """``min_price < close < max_price`` (``<= max_price`` with ``include_max``); an open end
+    is ``None``; no band at all is ``None``."""
+    above = close > min_price if min_price is not None else None
+    if max_price is None:
+        return above
+    below = close <= max_price if include_max else close < max_price
+    return _all_of(above, below)
+
+
+def _gap_down_columns(close, mavg, std_window, std_decay):
+    return {
+        "prior_low": EquityPricing.low.latest,
+        "std": price_std(window_length=std_window, decay_rate=std_decay),
+        "mavg": mavg,
+        "close": close,
+    }
 
 
 def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000.0,
@@ -86,26 +90,39 @@ def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000
 
     Screen
     ------
-    ``CommonStock()`` & top decile of 30-day average dollar volume (ranked inside common
-    stock by default, see :func:`factors.gap.liquid_stocks`) & ``min_price < close <
-    max_price`` (10 < close < 2000) & close above ``mavg`` (QuantRocket's "limit to stocks
-    that closed above their 20-day moving average"; ``above_mavg=False`` drops it).
+    ``are_common`` (``CommonStock()``) & ``are_liquid`` (top decile of 30-day average dollar
+    volume, ranked inside common stock by default, see :func:`factors.gap.liquid_stocks`) &
+    ``are_in_price_band`` (10 < close < 2000) & ``are_above_mavg`` (QuantRocket's "limit to
+    stocks that closed above their 20-day moving average"; ``above_mavg=False`` drops it).
     """
-    return _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
-                              mavg_window, std_window, std_decay)
+    _check_band(min_price, max_price)
+    _check_window("mavg_window", mavg_window)
+    close = EquityPricing.close.latest
+    mavg = SimpleMovingAverage(inputs=[EquityPricing.close], window_length=mavg_window)
+    are_common = CommonStock()
+    are_liquid = liquid_stocks(window_length=liquidity_window, rank_within=rank_within)
+    are_in_price_band = _price_band(close, min_price, max_price)
+    are_above_mavg = close > mavg
+    return Pipeline(
+        columns=_gap_down_columns(close, mavg, std_window, std_decay),
+        screen=_all_of(are_common, are_liquid, are_in_price_band,
+                       are_above_mavg if above_mavg else None),
+    )
 
 
 def buy_gap_pipeline(rank_within="all_assets", min_price=None, max_price=None, above_mavg=True,
                      liquidity_window=30, mavg_window=20, std_window=63, std_decay=0.99):
     """The 2020 published buy-on-gap screen (QuantRocket blog "buy or sell down gaps").
 
-    Same columns as :func:`sell_gap_pipeline`. Screen: ``CommonStock()`` & top decile of
-    30-day dollar volume ranked across **all** assets (as published) & close above the
-    20-day average; no price band unless ``min_price``/``max_price`` are given. The algorithm
-    buys ``open < prior_low - std`` at the open and exits at the close.
+    Same columns and named conditions as :func:`sell_gap_pipeline`, other defaults. Screen: ``are_common`` & ``are_liquid`` (top
+    decile of 30-day dollar volume ranked across **all** assets, as published) &
+    ``are_above_mavg``; no price band unless ``min_price``/``max_price`` are given. The
+    algorithm buys ``open < prior_low - std`` at the open and exits at the close.
     """
-    return _gap_down_pipeline(rank_within, min_price, max_price, above_mavg, liquidity_window,
-                              mavg_window, std_window, std_decay)
+    return sell_gap_pipeline(rank_within=rank_within, min_price=min_price, max_price=max_price,
+                             above_mavg=above_mavg, liquidity_window=liquidity_window,
+                             mavg_window=mavg_window, std_window=std_window,
+                             std_decay=std_decay)
 
 
 def microcap_short_pipeline(min_price=0.10, max_price=5.00, sigma_window=100, ema_span=20,
@@ -132,7 +149,10 @@ def microcap_short_pipeline(min_price=0.10, max_price=5.00, sigma_window=100, em
     close = EquityPricing.close.latest
     sigma = DailyReturnsStdDev(window_length=sigma_window)
     ema = ExponentialMovingAverage.from_span(span=ema_span, window_length=ema_window)
-    screen = CommonStock() & (close > min_price) & (close <= max_price) & sigma.notnull()
+    are_common = CommonStock()
+    are_penny_priced = (close > min_price) & (close <= max_price)
+    have_sigma = sigma.notnull()
+    screen = are_common & are_penny_priced & have_sigma
     return Pipeline(
         columns={
             "prior_close": close,
@@ -158,7 +178,7 @@ def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20):
                  relative volume: today's volume / avg_volume)
     relative_volume : :class:`~factors.gap.RelativeVolume` -- last volume / its 20-day mean
     adv : ``AverageDollarVolume(window_length=20)``
-    above_sma20 : :class:`~factors.gap.AboveMovingAverage` (20)
+    above_sma20 : ``close > SimpleMovingAverage(inputs=[close], window_length=20)``
     shares_outstanding : Polygon snapshot (shares outstanding, not the float)
     shares_class : :class:`~factors.gap.SharesOutstandingClass` code (0 micro .. 4
                    institutional, -1 unknown)
@@ -168,12 +188,13 @@ def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20):
     ``CommonStock()`` & close >= ``min_price`` (1.0) [& close <= ``max_price``].
     """
     _check_band(min_price, max_price)
+    _check_window("window_length", window_length)
     close = EquityPricing.close.latest
-    screen = CommonStock() & close.notnull()
-    if min_price is not None:
-        screen &= close >= min_price
-    if max_price is not None:
-        screen &= close <= max_price
+    are_common = CommonStock()
+    have_close = close.notnull()
+    are_above_min_price = close >= min_price if min_price is not None else None
+    are_below_max_price = close <= max_price if max_price is not None else None
+    screen = _all_of(are_common, have_close, are_above_min_price, are_below_max_price)
     return Pipeline(
         columns={
             "prior_close": close,
@@ -183,7 +204,8 @@ def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20):
                                               window_length=window_length),
             "relative_volume": RelativeVolume(window_length=window_length),
             "adv": AverageDollarVolume(window_length=window_length),
-            "above_sma20": AboveMovingAverage(window_length=window_length),
+            "above_sma20": close > SimpleMovingAverage(inputs=[EquityPricing.close],
+                                                       window_length=window_length),
             "shares_outstanding": SharesOutstanding(),
             "shares_class": SharesOutstandingClass(),
         },

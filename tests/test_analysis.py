@@ -1,4 +1,4 @@
-"""Results analysis (algorithms.analysis): round trips, statistics, tear sheet page, gap
+"""Results analysis (analysis): round trips, statistics, tear sheet page, gap
 statistics and the ``gapline tearsheet|compare|gaps`` commands, against hand-built data and
 plain pandas."""
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from pandas.testing import assert_frame_equal, assert_series_equal  # noqa: E402
 
-from algorithms.analysis import compare, gapstats, roundtrips as rt, tearsheet as ts  # noqa: E402
+from analysis import compare, gapstats, roundtrips as rt, tearsheet as ts  # noqa: E402
 from bundles import layout  # noqa: E402
-from bundles.cli import main  # noqa: E402
+from gapline.cli import main  # noqa: E402
 from bundles.polygon import PolygonBundleConfig, build_bundle  # noqa: E402
 from tests.demo_fixture import demo_raw_root  # noqa: E402
 from tests.synth import minute_rows, write_minute_days  # noqa: E402

@@ -165,7 +165,7 @@ def test_bad_file_stops_ingest_and_nothing_stored_is_lost(tmp_path):
 
 SIGTERM_SCRIPT = textwrap.dedent("""
     import sys, time, pathlib
-    import bundles.polygon as bp
+    import bundles.polygon.days as bp  # pass 1 looks read_day_file up at call time
     from bundles.polygon import PolygonBundleConfig, build_bundle
     marker = pathlib.Path(sys.argv[3])
     real = bp.read_day_file
@@ -180,7 +180,7 @@ SIGTERM_SCRIPT = textwrap.dedent("""
 
 def test_sigterm_midway_leaves_previous_ingestion_in_use(tmp_path):
     from zipline.data import bundles as zb
-    from bundles.status import ingestions
+    from bundles.ingestions import ingestions
 
     root, rng = tmp_path / "raw", np.random.default_rng(3)
     days = pd.bdate_range("2024-07-08", "2024-07-19").strftime("%Y-%m-%d")
@@ -211,7 +211,7 @@ def test_sigterm_midway_leaves_previous_ingestion_in_use(tmp_path):
 def test_status_flags_and_cleans_a_broken_ingestion(tmp_path):
     from click.testing import CliRunner
 
-    from bundles.cli import main
+    from gapline.cli import main
 
     broken = tmp_path / "data" / "polygon" / "2024-01-01T00;00;00.000000"
     broken.mkdir(parents=True)

@@ -287,12 +287,12 @@ def test_failed_ingest_leaves_previous_ingestion_loadable(synthetic, tmp_path):
 
 
 def test_one_call_minute_table_equals_zipline_write_cols(tmp_path):
-    """bundles.polygon._write_minute_table writes the same table as zipline's writer."""
+    """bundles.zipline_writers.write_minute_table writes the same table as zipline's writer."""
     import bcolz
     from zipline.data.bcolz_minute_bars import BcolzMinuteBarWriter
     from zipline.utils.calendar_utils import get_calendar
 
-    from bundles.polygon import _write_minute_table
+    from bundles.zipline_writers import write_minute_table
 
     cal = get_calendar("XNYS")
     frame = regular_session_expected(
@@ -302,7 +302,7 @@ def test_one_call_minute_table_equals_zipline_write_cols(tmp_path):
     cols = {c: frame[c].to_numpy() for c in ["open", "high", "low", "close", "volume"]}
     tables = []
     for name, write in [("zipline", lambda w: w.write_cols(3, end_ns.astype("datetime64[ns]"), dict(cols))),
-                        ("direct", lambda w: _write_minute_table(w, 3, end_ns, dict(cols), 10_000))]:
+                        ("direct", lambda w: write_minute_table(w, 3, end_ns, dict(cols), 10_000))]:
         (tmp_path / name).mkdir()
         writer = BcolzMinuteBarWriter(str(tmp_path / name), cal, pd.Timestamp("2024-07-01"),
                                       pd.Timestamp("2024-07-10"), 390, default_ohlc_ratio=10_000)

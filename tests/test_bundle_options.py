@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from bundles import layout
-from bundles.cli import main
+from gapline.cli import main
 from bundles.polygon import PolygonBundleConfig, build_bundle
 from tests.synth import minute_rows, write_minute_days
 
@@ -89,7 +89,7 @@ def test_universe_by_type_and_list(raw, tmp_path):
 def test_zipline_clean_keep_last_still_works(raw, tmp_path):
     from zipline.data import bundles as zb
 
-    from bundles.status import ingestions
+    from bundles.ingestions import ingestions
 
     env = dict(os.environ, ZIPLINE_ROOT=str(tmp_path))
     for _ in range(2):
@@ -106,7 +106,7 @@ def test_gapline_init_installs_the_extension(tmp_path):
     out = runner.invoke(main, ["init"], env={"ZIPLINE_ROOT": str(tmp_path)})
     assert out.exit_code == 0, out.output
     installed = (tmp_path / "extension.py").read_text()
-    assert "register_all()" in installed and "install_pipeline_loaders()" in installed
+    assert "from gapline.extension import load" in installed and "load()" in installed
     (tmp_path / "extension.py").write_text("# user's own extension\n")
     out = runner.invoke(main, ["init"], env={"ZIPLINE_ROOT": str(tmp_path)})
     assert out.exit_code != 0 and "--force" in str(out.exception)

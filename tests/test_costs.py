@@ -1,4 +1,4 @@
-"""Unit tests of algorithms/costs.py against hand computations on tiny hand-built bars."""
+"""Unit tests of algorithms/costs/ against hand computations on tiny hand-built bars."""
 from __future__ import annotations
 
 import math
@@ -129,7 +129,9 @@ def test_presets_and_overrides():
     assert not pub.short_rules
     real = C.make_config("realistic", ecn_fee_per_share=0.0035)
     assert real.ecn_fee_per_share == 0.0035 and real.slippage == "spread" and real.short_rules
-    assert real.sec_fee_rate == pytest.approx(27.80 / 1e6)
+    # realistic: SEC fee and TAF from the dated schedules (None); a number pins a constant
+    assert real.sec_fee_rate is None and real.taf_per_share is None
+    assert C.make_config("realistic", sec_fee_rate=27.80e-6).sec_fee_rate == 27.80e-6
     zero = C.make_config("zero")
     assert zero.slippage == "none" and zero.volume_limit is None
     with pytest.raises(TypeError, match="unknown cost parameter"):
@@ -148,14 +150,18 @@ def test_commission_buy_is_ecn_only():
 
 def test_commission_sell_adds_sec_and_taf():
     m = C.GaplineCommission()
-    # ECN 1000 x 0.003 = 3.00; SEC 50,000 x 27.80e-6 = 1.39; TAF 1000 x 0.000166 = 0.166
-    assert m.fee(-1000, 50.0) == pytest.approx(3.00 + 1.39 + 0.166)
+    # on T0 (2024-10-01) the dated schedule gives $27.80/M and TAF 0.000166 (cap 8.30):
+    # ECN 1000 x 0.003 = 3.00; SEC 50,000 x 27.80e-6 = 1.39; TAF 1000 x 0.000166 = 0.166,
+    # rounded up to the cent = 0.17
+    assert m.fee(-1000, 50.0, T0) == pytest.approx(3.00 + 1.39 + 0.17)
+    unrounded = C.GaplineCommission(round_reg_fees=False)
+    assert unrounded.fee(-1000, 50.0, T0) == pytest.approx(3.00 + 1.39 + 0.166)
 
 
 def test_commission_taf_cap_per_trade():
     m = C.GaplineCommission()
-    # 100,000 shares sold at $1: TAF 16.60 capped at 8.30; SEC 100,000 x 27.80e-6 = 2.78
-    assert m.fee(-100_000, 1.0) == pytest.approx(300.0 + 2.78 + 8.30)
+    # 100,000 shares sold at $1 on T0: TAF 16.60 capped at 8.30; SEC 100,000 x 27.80e-6 = 2.78
+    assert m.fee(-100_000, 1.0, T0) == pytest.approx(300.0 + 2.78 + 8.30)
     # the cap is per fill (each fill is one execution)
     o = order(AAA, -200_000)
     txn = Transaction(AAA, -100_000, T0, 1.0, o.id)
@@ -248,9 +254,10 @@ def test_corwin_schultz_by_hand():
 
 def test_half_spread_floor_and_cap():
     cfg = C.make_config("realistic")
-    # flat bars: estimator gives 0 -> floor max($0.005, 1 bp)
-    assert C.half_spread(cfg, 20.0, [20, 20], [20, 20]) == pytest.approx(0.005)
-    assert C.half_spread(cfg, 200.0, [200, 200], [200, 200]) == pytest.approx(0.02)
+    # flat bars: estimator gives 0 -> floor max($0.005, 3 bp: the published preset's bps)
+    assert C.half_spread(cfg, 10.0, [10, 10], [10, 10]) == pytest.approx(0.005)
+    assert C.half_spread(cfg, 20.0, [20, 20], [20, 20]) == pytest.approx(0.006)
+    assert C.half_spread(cfg, 200.0, [200, 200], [200, 200]) == pytest.approx(0.06)
     # cap at 500 bps
     hl = C.make_config(cfg, spread_estimator="high_low")
     assert C.half_spread(hl, 1.0, [2.0], [0.5]) == pytest.approx(0.05)
@@ -298,8 +305,9 @@ def test_ssr_wait_blocks_new_short_on_downtick_and_doubles_spread():
     assert fills(model, data, AAA, [o]) == []
     assert o.open and o.open_amount == -100
     model2, _, data2 = _ssr_setup(close_path=(48.0, 49.0))  # up-tick bar
-    # half-spread (high-low)/2 = 0.05, x2 under SSR -> 49.0 - 0.10
-    assert fills(model2, data2, AAA, [order(AAA, -100)]) == [(-100, pytest.approx(48.90))]
+    # Rule 201: a short prints only above the national best bid -> posted at the ask
+    # estimate, close + half-spread (high-low)/2 = 49.0 + 0.05
+    assert fills(model2, data2, AAA, [order(AAA, -100)]) == [(-100, pytest.approx(49.05))]
     # buys pay the doubled half-spread too
     assert fills(model, data, AAA, [order(AAA, 100)]) == [(100, pytest.approx(49.10))]
 
@@ -329,14 +337,18 @@ def test_ssr_ignored_when_rules_off():
 
 def test_locate_rules(tmp_path):
     csv = tmp_path / "htb.csv"
-    csv.write_text("ticker,borrow_bps_per_day,shortable\nbbb,40,1\nAAA,,0\n")
+    csv.write_text("ticker,borrow_annual_rate,borrow_bps_per_day,shortable\n"
+                   "bbb,0.35,,1\nAAA,,,0\nddd,,40,1\n")
     cfg = C.make_config("realistic", htb_tickers_csv=str(csv), htb_price=5.0)
     rules = C.ShortSaleRules(cfg)
     CCC = Equity(3, exchange_info=EX, symbol="CCC")
+    DDD = Equity(4, exchange_info=EX, symbol="DDD")
     assert not rules.locatable(AAA, 50.0)          # CSV: not shortable
-    assert rules.locatable(BBB, 50.0) and rules.borrow_bps(BBB, 50.0) == 40.0
-    assert rules.locatable(CCC, 3.0) and rules.borrow_bps(CCC, 3.0) == 25.0   # HTB by price
-    assert rules.borrow_bps(CCC, 30.0) == 0.1
+    assert rules.locatable(BBB, 50.0) and rules.borrow_annual_rate(BBB, 50.0) == 0.35
+    # a legacy bps-per-session column: 40 bps x 252 sessions = 100.8% a year
+    assert rules.borrow_annual_rate(DDD, 50.0) == pytest.approx(40 * 252 / 1e4)
+    assert rules.locatable(CCC, 3.0) and rules.borrow_annual_rate(CCC, 3.0) == 0.63  # HTB: price
+    assert rules.borrow_annual_rate(CCC, 30.0) == 0.0025
     rej = C.ShortSaleRules(C.make_config("realistic", htb_policy="reject"))
     assert not rej.locatable(CCC, 3.0) and rej.locatable(CCC, 30.0)
     # the slippage backstop rejects the unlocatable short, but lets a long sale through
@@ -350,25 +362,24 @@ def test_locate_rules(tmp_path):
 
 
 def test_borrow_charges_by_hand():
-    rules = C.ShortSaleRules(C.make_config("realistic"))  # 0.1 bps ETB, 25 bps below $5
-    t = T0
-    # intraday short: 1000 sh at $10 covered the same day -> one day on $10,000 = $0.10
-    got = C.borrow_charges([(t, AAA, -1000, 10.0), (t, AAA, 1000, 9.5)], {}, {AAA: 9.6}, rules)
-    assert got == [{"asset": AAA, "shares": 1000, "notional": 10_000.0, "bps": 0.1,
-                    "fee": pytest.approx(0.10)}]
-    # held overnight from yesterday, closes at $11 -> 1000 x 11 x 0.1 bps
-    got = C.borrow_charges([], {AAA: -1000}, {AAA: 11.0}, rules)
-    assert got[0]["fee"] == pytest.approx(0.11)
-    # penny short (HTB by price): 10,000 sh at $3 -> 25 bps of $30,000 = $75; scaled in twice
-    got = C.borrow_charges([(t, BBB, -5000, 3.0), (t, BBB, -5000, 3.1), (t, BBB, 10_000, 2.9)],
-                           {}, {BBB: 2.9}, rules)
-    assert got[0]["notional"] == pytest.approx(31_000.0) and got[0]["bps"] == 25.0
-    assert got[0]["fee"] == pytest.approx(77.5)
-    # longs pay nothing
-    assert C.borrow_charges([(t, AAA, 1000, 10.0)], {}, {AAA: 10.0}, rules) == []
+    rules = C.ShortSaleRules(C.make_config("realistic"))  # 0.25% a year ETB, 63% below $5
+    # 1000 sh short at the close of $11, one night: 11,000 x 0.0025 / 360 x 1
+    got = C.borrow_charges({AAA: 1000}, {AAA: 11.0}, 1, rules)
+    assert got == [{"kind": "borrow", "asset": AAA, "shares": 1000, "price": 11.0,
+                    "notional": 11_000.0, "annual_rate": 0.0025, "days": 1,
+                    "fee": pytest.approx(11_000 * 0.0025 / 360)}]
+    # penny short (HTB by price), over a weekend: 10,000 sh x $2.90 x 0.63 / 360 x 3
+    got = C.borrow_charges({BBB: 10_000}, {BBB: 2.9}, 3, rules)
+    assert got[0]["annual_rate"] == 0.63 and got[0]["days"] == 3
+    assert got[0]["fee"] == pytest.approx(29_000 * 0.63 / 360 * 3)
+    # no close, nothing charged
+    assert C.borrow_charges({AAA: 1000}, {AAA: np.nan}, 1, rules) == []
 
 
 def test_costs_end_of_session_books_fees_once():
+    """Was: an intraday round trip paid one session of borrow (0.1 bps of $10,000 = $0.10).
+    Now (issue #10 item 6): a short opened and covered the same session pays no borrow, and an
+    easy-to-borrow name ($10 > htb_price) pays no locate either."""
     algo = FakeAlgo()
     costs = C.Costs(C.make_config("realistic"), algo=algo)
     costs.fills += [(T0, AAA, -1000, 10.0), (T0 + pd.Timedelta(minutes=5), AAA, 1000, 9.0)]
@@ -380,13 +391,20 @@ def test_costs_end_of_session_books_fees_once():
         def current(self, a, f):
             return 9.0
 
-    charges = costs.end_of_session(Portfolio(), T0 + pd.Timedelta(hours=6), Current())
-    assert [c["fee"] for c in charges] == [pytest.approx(0.10)]
-    assert algo.metrics_tracker.commissions == [{"asset": AAA, "cost": pytest.approx(0.10),
-                                                 "order": None}]
+    assert costs.end_of_session(Portfolio(), T0 + pd.Timedelta(hours=6), Current()) == []
+    assert algo.metrics_tracker.commissions == [] and costs.borrow_log == []
+    assert costs.fills == []
+
+    # held at the close of Tue 2024-10-01 ($9.50) to Wed: 1 day on 9,500 at 0.25% / 360
+    class Short:
+        positions = {AAA: FakePosition(-1000, 9.5)}
+
+    costs.fills.append((T0, AAA, -1000, 10.0))
+    charges = costs.end_of_session(Short(), T0 + pd.Timedelta(hours=6), Current())
+    assert [c["fee"] for c in charges] == [pytest.approx(9_500 * 0.0025 / 360)]
+    assert algo.metrics_tracker.commissions == [
+        {"asset": AAA, "cost": pytest.approx(9_500 * 0.0025 / 360), "order": None}]
     assert costs.fills == [] and len(costs.borrow_log) == 1
-    # next session: nothing held, nothing charged
-    assert costs.end_of_session(Portfolio(), T0 + pd.Timedelta(days=1), Current()) == []
 
 
 def test_new_short_allowed_batched():

@@ -6,7 +6,7 @@ import pickle
 import pandas as pd
 from click.testing import CliRunner
 
-from bundles.cli import main
+from gapline.cli import main
 
 
 def test_gapline_demo_writes_pickles_tearsheet_and_summary(demo_root, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import requests
 from click.testing import CliRunner
 
 from bundles import download as dl
-from bundles.cli import main
+from bundles.download import run as dl_run
 from bundles.layout import (
     DAY_DATASET,
     FLAT_COLUMNS,
@@ -21,6 +21,8 @@ from bundles.layout import (
     read_reference,
     write_day_file,
 )
+from bundles.options import parse_list
+from gapline.cli import main
 
 API_KEY = "pk_TESTKEY_9f8e7d6c5b4a"
 BASE = "https://api.polygon.io"
@@ -55,7 +57,9 @@ class Interrupted(Exception):
 class FakeSession:
     """Replays ``script`` (responses or exceptions) in order, then asks ``handler``.
 
-    Records every call; raises :class:`Interrupted` on the call after ``fail_after``.
+    Records every call; raises :class:`Interrupted` on the call after ``fail_after``. Checks
+    that every request carries the key in the Authorization header only, and follows no
+    redirect itself.
     """
 
     def __init__(self, script=(), handler=None, fail_after=None):
@@ -63,10 +67,16 @@ class FakeSession:
         self.handler = handler
         self.fail_after = fail_after
         self.calls = []
+        self.headers = []
 
-    def get(self, url, params=None, timeout=None):
+    def get(self, url, params=None, headers=None, timeout=None, allow_redirects=True):
         assert timeout is not None, "every request needs a timeout"
+        assert allow_redirects is False, "redirects must be handled by the client"
+        assert (headers or {}).get("Authorization") == f"Bearer {API_KEY}"
+        assert API_KEY not in url and "apikey" not in url.lower()
+        assert not any(k.lower() == "apikey" or v == API_KEY for k, v in (params or {}).items())
         self.calls.append((url, dict(params or {})))
+        self.headers.append(dict(headers or {}))
         if self.fail_after is not None and len(self.calls) > self.fail_after:
             raise Interrupted(f"killed after {self.fail_after} requests")
         item = self.script.pop(0) if self.script else self.handler(url, dict(params or {}))
@@ -77,12 +87,12 @@ class FakeSession:
     def served(self):
         """(url, params without key) of the calls that got an answer."""
         calls = self.calls if self.fail_after is None else self.calls[:self.fail_after]
-        return [(u, tuple(sorted((k, str(v)) for k, v in p.items() if k != "apiKey")))
-                for u, p in calls]
+        return [(u, tuple(sorted((k, str(v)) for k, v in p.items()))) for u, p in calls]
 
 
 def make_client(session, **kwargs):
     kwargs.setdefault("sleep", lambda s: None)
+    kwargs.setdefault("base_url", BASE)
     return dl.PolygonClient(api_key=API_KEY, session=session, **kwargs)
 
 
@@ -144,7 +154,7 @@ DIVIDENDS = [{"cash_amount": 0.24, "currency": "USD", "declaration_date": "2024-
 
 
 class FakePolygon:
-    """Routes requests like api.polygon.io does; checks every request carries the key."""
+    """Routes requests like api.polygon.io does (FakeSession checks the key header)."""
 
     def __init__(self, tickers=TICKERS, empty_days=()):
         self.minute = {t: minute_bars(t) for t in tickers}
@@ -152,7 +162,6 @@ class FakePolygon:
         self.empty_days = {pd.Timestamp(d) for d in empty_days}
 
     def __call__(self, url, params):
-        assert params.get("apiKey") == API_KEY
         path = urlsplit(url).path
         parts = path.strip("/").split("/")
         if path.startswith("/v2/aggs/grouped/"):
@@ -203,8 +212,17 @@ def read_day_file(root, dataset, day):
 
 
 def tree(root):
-    """{relative path: bytes} of every file under ``root``."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+    """{relative path: bytes} of every file under ``root`` (manifests without their
+    ``written_at`` clock times)."""
+    def content(path):
+        if "manifests" in path.relative_to(root).parts:
+            payload = json.loads(path.read_text())
+            for entry in payload["files"].values():
+                entry.pop("written_at")
+            return json.dumps(payload, sort_keys=True).encode()
+        return path.read_bytes()
+
+    return {str(p.relative_to(root)): content(p) for p in sorted(root.rglob("*"))
             if p.is_file()}
 
 
@@ -222,7 +240,8 @@ def test_key_from_env_and_repr_hides_it(monkeypatch):
     session = FakeSession([ok([])])
     client = dl.PolygonClient(session=session)
     client.get_json("/v3/reference/splits")
-    assert session.calls[0][1]["apiKey"] == API_KEY
+    assert session.headers[0]["Authorization"] == f"Bearer {API_KEY}"
+    assert session.calls[0][1] == {}
     assert API_KEY not in repr(client)
 
 
@@ -235,8 +254,8 @@ def test_pagination_follows_next_url_across_three_pages():
     got = list(make_client(session).paginate("/v3/reference/tickers", {"limit": 1000}))
     assert [r["ticker"] for r in got] == ["A", "AA", "AAPL", "ZZZ"]
     assert [u for u, _ in session.calls] == [f"{BASE}/v3/reference/tickers", cursor2, cursor3]
-    # next_url carries no key: it must be added to every page's request
-    assert all(p["apiKey"] == API_KEY for _, p in session.calls)
+    # next_url carries no key: the header goes with every page's request
+    assert all(h["Authorization"] == f"Bearer {API_KEY}" for h in session.headers)
     assert session.calls[0][1]["limit"] == 1000 and "limit" not in session.calls[1][1]
 
 
@@ -335,7 +354,7 @@ def test_401_is_clear_not_retried_and_never_leaks_the_key(tmp_path, caplog):
     def handler(url, params):
         if "/v2/aggs/ticker/" in url:  # the key "expires" after reference and daily data
             return FakeResponse(401, {"status": "ERROR", "request_id": "r",
-                                      "error": f"Unknown API Key apiKey={params['apiKey']}"})
+                                      "error": f"Unknown API Key apiKey={API_KEY}"})
         return FakePolygon()(url, params)
 
     session = FakeSession(handler=handler)
@@ -501,9 +520,12 @@ def test_staged_chunk_for_a_shorter_span_is_refetched(tmp_path):
 def test_existing_raw_files_are_never_overwritten_nor_refetched(tmp_path):
     day = pd.Timestamp("2024-02-29")
     sentinel = pd.DataFrame([["ZZZ", 1, 1.0, 1.0, 1.0, 1.0, 0, 1]], columns=FLAT_COLUMNS)
+    # a minute file (e.g. a Polygon flat file) holding every requested ticker
+    minute_sentinel = pd.DataFrame([[t, 1, 1.0, 1.0, 1.0, 1.0, 0, 1] for t in TICKERS],
+                                   columns=FLAT_COLUMNS)
     datasets = (DAY_DATASET, MINUTE_DATASET)
-    for dataset in datasets:
-        assert write_day_file(tmp_path, dataset, day, sentinel)
+    assert write_day_file(tmp_path, DAY_DATASET, day, sentinel)
+    assert write_day_file(tmp_path, MINUTE_DATASET, day, minute_sentinel)
     before = {d: day_file_path(tmp_path, d, day).read_bytes() for d in datasets}
     session = FakeSession(handler=FakePolygon())
     summary = full_run(tmp_path, session)
@@ -535,18 +557,28 @@ def test_safe_names_are_distinct_even_ignoring_case():
         dl.staging_dir(".", "../2024")
 
 
-def test_odd_tickers_download_inside_the_tree(tmp_path):
+def test_odd_tickers_are_not_requested_and_stay_inside_the_tree(tmp_path):
+    # the ingest refuses these tickers: requesting them would only fill raw files it rejects
     odd = ["../x", "A/B"]
     root = tmp_path / "root"
-    session = FakeSession(handler=FakePolygon(tickers=odd))
-    dl.download(root, START, END, tickers=odd, daily=False, reference=False,
-                client=make_client(session))
+    session = FakeSession(handler=FakePolygon(tickers=odd + ["AAPL"]))
+    summary = dl.download(root, START, END, tickers=odd + ["AAPL"], daily=False,
+                          reference=False, client=make_client(session))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
     assert {p.relative_to(root).parts[0] for p in root.rglob("*")} <= {"raw", ".staging"}
-    # the ticker is one quoted path segment, and the bars are kept under the real name
-    assert any("/v2/aggs/ticker/..%2Fx/range/" in u for u, _ in session.calls)
+    assert [t for t, _ in summary.invalid_tickers] == ["../x", "A/B"]
+    assert all("invalid ticker" in reason for _, reason in summary.invalid_tickers)
+    assert not any("%2F" in u for u, _ in session.calls)
     got = read_day_file(root, MINUTE_DATASET, "2024-03-01")
-    pd.testing.assert_frame_equal(got, expected_minute_file(pd.Timestamp("2024-03-01"), odd))
+    pd.testing.assert_frame_equal(got, expected_minute_file(pd.Timestamp("2024-03-01"),
+                                                            ["AAPL"]))
+    assert "'../x' not requested" in summary.describe()
+
+
+def test_a_ticker_is_one_quoted_path_segment():
+    session = FakeSession(handler=lambda url, params: ok([]))
+    make_client(session).minute_aggs("../x", 1, 2)
+    assert urlsplit(session.calls[0][0]).path == "/v2/aggs/ticker/..%2Fx/range/1/minute/1/2"
 
 
 # -- reference -------------------------------------------------------------------------------
@@ -597,9 +629,9 @@ def test_no_universe_is_a_clear_error(tmp_path):
 def test_parse_list(tmp_path):
     listing = tmp_path / "t.txt"
     listing.write_text("AAPL\n# comment\nBRK.A, MSFT  # inline\n\nAAPL\n")
-    assert dl.parse_list(f"@{listing}") == ["AAPL", "BRK.A", "MSFT"]
-    assert dl.parse_list(" CS, ETF ,,ADRC") == ["CS", "ETF", "ADRC"]
-    assert dl.parse_list("") is None
+    assert parse_list(f"@{listing}") == ["AAPL", "BRK.A", "MSFT"]
+    assert parse_list(" CS, ETF ,,ADRC") == ["CS", "ETF", "ADRC"]
+    assert parse_list("") is None
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -609,13 +641,14 @@ def test_cli_help():
     result = CliRunner().invoke(main, ["download", "--help"])
     assert result.exit_code == 0, result.output
     for option in ("--start", "--end", "--tickers", "--types", "--root", "--no-minute",
-                   "--no-daily", "--no-reference", "--details"):
+                   "--no-daily", "--no-reference", "--details", "--api-url", "--retry-empty"):
         assert option in result.output
 
 
 @pytest.fixture
 def fake_client_factory(monkeypatch):
-    """Make download()'s default PolygonClient() talk to a FakeSession."""
+    """Make download()'s default PolygonClient() (looked up in bundles.download.run) talk to a
+    FakeSession."""
     monkeypatch.setenv("POLYGON_API_KEY", API_KEY)
     sessions = []
     real = dl.PolygonClient
@@ -624,7 +657,7 @@ def fake_client_factory(monkeypatch):
         def build(**kwargs):
             sessions.append(FakeSession(handler=handler))
             return real(session=sessions[-1], sleep=lambda s: None, **kwargs)
-        monkeypatch.setattr(dl, "PolygonClient", build)
+        monkeypatch.setattr(dl_run, "PolygonClient", build)
         return sessions
     return factory
 

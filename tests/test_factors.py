@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
+from bundles import ingestions
+from zipline.pipeline.data import EquityPricing
+from zipline.pipeline.factors import SimpleMovingAverage
 from factors import gap, loaders, screens
 from factors.gap import (
     GAP_CLASSES,
     SHARES_CLASSES,
-    AboveMovingAverage,
     AverageRange,
     DailyReturnsStdDev,
     ExponentialMovingAverage,
@@ -113,7 +115,10 @@ def test_above_moving_average_compute():
     close = np.array([[10.0, 5.0, np.nan, 1.0],
                       [11.0, np.nan, np.nan, 1.0],
                       [12.0, 4.0, np.nan, np.nan]])
-    out = run_compute(AboveMovingAverage(window_length=3), close)
+    # the screens' ``are_above_mavg = close.latest > SimpleMovingAverage(close, 3)``
+    sma = run_compute(SimpleMovingAverage(inputs=[EquityPricing.close], window_length=3), close)
+    with np.errstate(invalid="ignore"):
+        out = close[-1] > sma
     # 12 > 11; 4 < 4.5; all NaN -> False; last close missing -> False
     assert out.tolist() == [True, False, False, False]
 
@@ -172,7 +177,7 @@ def test_average_range_and_relative_volume_compute():
 
 # ----------------------------------------------------------------------------- bad parameters
 @pytest.mark.parametrize("build", [
-    lambda: AboveMovingAverage(window_length=1),
+    lambda: screens.buy_gap_pipeline(mavg_window=1),
     lambda: DailyReturnsStdDev(window_length=1),
     lambda: DailyReturnsStdDev(min_returns=0),
     lambda: AverageRange(window_length=1),
@@ -205,7 +210,6 @@ def test_bad_parameters_raise_at_construction(build):
 
 
 def test_good_parameters_construct():
-    assert AboveMovingAverage().window_length == 20
     assert DailyReturnsStdDev().window_length == 100
     assert ExponentialMovingAverage(decay_rate=0.5, window_length=2).params["decay_rate"] == 0.5
     liquid_stocks(min_percentile=0, max_percentile=100, rank_within="all_assets")
@@ -347,7 +351,7 @@ def test_wrapped_lookup_falls_back_to_the_ingestion_side_table(tmp_path):
             return pricing
         raise ValueError(f"No PipelineLoader registered for column {column}.")
 
-    get = loaders._wrap_get_loader(choose_loader, finder)
+    get = loaders.wrap_get_loader(choose_loader, finder)
     assert get(EquityPricing.close.specialize(US_EQUITIES)) is pricing
     ref = get(PolygonReference.security_type)
     assert isinstance(ref, PolygonReferenceLoader)
@@ -355,7 +359,7 @@ def test_wrapped_lookup_falls_back_to_the_ingestion_side_table(tmp_path):
     assert get(PolygonReference.shares_outstanding) is ref  # cached per ingestion
     # an explicit custom loader for the column wins
     mine = object()
-    get = loaders._wrap_get_loader(
+    get = loaders.wrap_get_loader(
         lambda c: mine if is_reference_column(c) else choose_loader(c), finder)
     assert get(PolygonReference.security_type) is mine
     # other unknown columns still fail the way zipline does
@@ -365,6 +369,6 @@ def test_wrapped_lookup_falls_back_to_the_ingestion_side_table(tmp_path):
         x = Column(float)
 
     with pytest.raises(ValueError, match="No PipelineLoader"):
-        loaders._wrap_get_loader(choose_loader, finder)(Other.x)
+        loaders.wrap_get_loader(choose_loader, finder)(Other.x)
     with pytest.raises(ValueError, match="ingested bundle"):
-        loaders.ingestion_dir_of(SimpleNamespace(engine=None))
+        ingestions.ingestion_dir_of(SimpleNamespace(engine=None))

@@ -226,7 +226,7 @@ class Built:
         self.frame = frame
         self.bundle, self.zroot, self.summary = realdata.build_pystock_bundle(name, frame, workdir)
         self.environ = dict(os.environ, ZIPLINE_ROOT=str(self.zroot))
-        from factors.loaders import ingestion_dir
+        from bundles.ingestions import ingestion_dir
 
         side = pd.read_parquet(ingestion_dir(name, environ=self.environ) / "gapline" / "assets.parquet")
         assert side["ticker"].is_unique  # no reused tickers in pystock
@@ -430,7 +430,8 @@ def test_reference_loader_is_point_in_time(built):
     missing value, even where Pipeline's own mask would not hide it."""
     from zipline.pipeline.domain import US_EQUITIES
 
-    from factors.loaders import ingestion_dir, reference_loader
+    from bundles.ingestions import ingestion_dir
+    from factors.loaders import reference_loader
     from factors.reference import PolygonReference
 
     loader = reference_loader(ingestion_dir(built.name, environ=built.environ))

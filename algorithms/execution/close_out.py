@@ -1,0 +1,33 @@
+"""Flat by the close, every session: the closing auction takes whatever is still held.
+
+At the exchanges' MOC cutoff (:data:`~algorithms.execution.styles.MOC_CUTOFF_MINUTES` before
+the close: 15:50, 12:50 on half days) every open order is cancelled and every position gets a
+market-on-close order for its whole size. The closing cross fills MOC orders in full at the
+official close, so a position left over by a volume cap, a halted exit bar or a late signal
+never rides overnight. A name with no closing print (halted, delisted) is reported by the cost
+model (log line, ``unclosed_at_close`` in the perf frame) and stays open.
+"""
+from __future__ import annotations
+
+from .book import place
+from .styles import MOC_CUTOFF_MINUTES, MarketOnClose
+
+
+def flatten_at_close(context, data):
+    """Cancel open orders; send every position to the closing auction."""
+    from zipline.api import cancel_order, get_open_orders
+
+    for orders in get_open_orders().values():
+        for o in orders:
+            cancel_order(o)
+    for asset, position in list(context.portfolio.positions.items()):
+        if position.amount:
+            place(context, asset, -position.amount, MarketOnClose())
+
+
+def schedule_flat_by_close(context):
+    """Run :func:`flatten_at_close` at the MOC cutoff of every session."""
+    from zipline import api as algo
+
+    algo.schedule_function(flatten_at_close, algo.date_rules.every_day(),
+                           algo.time_rules.market_close(minutes=MOC_CUTOFF_MINUTES))

@@ -1,0 +1,44 @@
+"""The ``polygon`` zipline bundle: Polygon.io (Massive) flat files -> zipline bundle.
+
+Ingest reads the raw cache (:mod:`bundles.layout`) in two passes so that memory does not grow
+with the number of days:
+
+1. **Day files, one at a time** (:mod:`.days`). Each minute file is validated
+   (:mod:`bundles.flatfiles`), its bars are split into regular session
+   (``calendar.session_minutes``, labels shifted +1 minute from Polygon's window START to
+   zipline's window END, so the 09:30 bar is stored at 09:31 and the 15:59 bar at 16:00;
+   early closes end at 13:00), pre-market (04:00 ET up to the open) and after-hours (the
+   close + 4 h). Regular-session bars of minute tickers are appended to per-bucket Arrow files
+   (tickers hashed into buckets); daily OHLCV and the extended-hours summaries are kept in
+   memory (one row per ticker-day).
+2. **Buckets, one at a time** (:mod:`.minutes`). Each bucket is regrouped by ticker and
+   written sid by sid (sid by sid is ~12x faster than day by day), with a per-sid OHLC ratio
+   so sub-dollar and sub-penny prices keep their digits.
+
+Then daily bars (:mod:`.daily`; dense: sessions without trades have NaN prices and zero
+volume), splits and cash dividends (:mod:`.adjustments`, after the daily bars: zipline
+computes dividend ratios from daily closes), assets with start/end dates (:mod:`.sids`: a
+reused ticker gets one sid per company, dates not overlapping) and exchanges (:mod:`.assets`,
+``country_code="US"``), and three side tables in the ingestion folder under ``gapline/``
+(:mod:`.side_tables`, :mod:`.report`): ``assets.parquet`` (Polygon type, primary exchange,
+FIGI, CIK, shares outstanding per sid), ``extended_hours.parquet`` (pre-market and
+after-hours open/high/low/last/volume/dollar volume per sid and session) and
+``ingest_report.json``.
+
+A failed or interrupted ingest (exception, Ctrl-C or SIGTERM) removes its ingestion folder,
+so zipline keeps loading the previous ingestion (:mod:`.ingest`, the driver).
+
+Modules: :mod:`.config` (options), :mod:`.reference` (reference tickers, the universe),
+:mod:`.bars` (array kernels), :mod:`.days`, :mod:`.sids`, :mod:`.minutes`, :mod:`.assets`,
+:mod:`.daily`, :mod:`.adjustments`, :mod:`.side_tables`, :mod:`.report`, :mod:`.ingest`.
+zipline's private writer internals are touched only in :mod:`bundles.zipline_writers`.
+"""
+from ..ingestions import SIDE_DIR
+from .bars import ohlc_ratio_for
+from .config import PolygonBundleConfig
+from .ingest import build_bundle, ingest_polygon, make_ingest
+from .reference import load_reference_assets
+from .report import IngestReport
+
+__all__ = ["SIDE_DIR", "IngestReport", "PolygonBundleConfig", "build_bundle", "ingest_polygon",
+           "load_reference_assets", "make_ingest", "ohlc_ratio_for"]

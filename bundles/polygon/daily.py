@@ -1,0 +1,41 @@
+"""Daily bars -> zipline's daily store: dense over each sid's life, x1000 uint32 prices."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import zipline_writers
+from ..progress import track
+from .bars import UINT32_MAX, dense_daily_columns
+from .report import IngestReport
+from .sids import SidMap
+
+
+def write_daily(daily_bar_writer, daily: pd.DataFrame, sids: SidMap, calendar, start_session,
+                end_session, report: IngestReport, show: bool) -> None:
+    """Write pass 1's daily rows; values zipline cannot store are clipped or blanked and
+    reported (sessions without trades have NaN prices and zero volume)."""
+    d = daily.assign(sid=sids.map(daily["ticker"].to_numpy(), daily["day"].to_numpy()))
+    over = d["volume"] > UINT32_MAX
+    if over.any():
+        for _, r in d[over].head(100).iterrows():
+            report.unstorable_values.append(
+                f"daily {r['ticker']} {r['day'].date()}: volume {r['volume']:.0f} clipped "
+                f"to {UINT32_MAX} (zipline stores uint32)")
+        d.loc[over, "volume"] = UINT32_MAX
+    # Daily bars are stored x1000 in uint32: a price above ~$4.29M cannot be stored at all.
+    too_big = d[["open", "high", "low", "close"]].max(axis=1) * 1000 > UINT32_MAX
+    if too_big.any():
+        for _, r in d[too_big].head(100).iterrows():
+            report.unstorable_values.append(
+                f"daily {r['ticker']} {r['day'].date()}: high {r['high']:.2f} exceeds what "
+                "zipline's x1000 uint32 daily storage holds; bar stored as no-trade (NaN)")
+        d.loc[too_big, ["open", "high", "low", "close", "volume"]] = 0.0
+    tiny = (d["low"] < 0.001)
+    if tiny.any():
+        report.low_precision_daily.append(
+            f"{int(tiny.sum())} daily bar(s) below $0.001 lose digits in zipline's x1000 daily "
+            f"storage (minute bars keep them), e.g. {d.loc[tiny, 'ticker'].iloc[0]}")
+    sessions = calendar.sessions_in_range(start_session, end_session)
+    d = d.sort_values(["sid", "day"])
+    zipline_writers.write_daily_tables(
+        daily_bar_writer, track(dense_daily_columns(d, sessions), "writing daily bars", show))

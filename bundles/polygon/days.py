@@ -1,0 +1,217 @@
+"""Pass 1: the day files, one at a time -> daily bars, extended-hours summaries, bucket files.
+
+Each minute file's bars are split into the regular session (``calendar.session_minutes``,
+labels shifted +1 minute from Polygon's window START to zipline's window END), pre-market
+(04:00 ET up to the open) and after-hours (the close + 4 h). Regular-session bars of minute
+tickers go to per-bucket Arrow files in ``tmpdir`` (tickers hashed into buckets, ticker as an
+int id) for pass 2; daily OHLCV and the extended-hours summaries stay in memory (one row per
+ticker-day).
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import layout
+from ..flatfiles import NS_PER_MINUTE, read_day_file
+from ..market import ET
+from ..progress import track
+from .bars import group_bounds, ohlcv_by_ticker
+from .config import PolygonBundleConfig
+from .reference import Universe
+from .report import IngestReport
+
+EXTENDED_HOURS_SPAN = pd.Timedelta(hours=4)  # after-hours run 4 h past the close (20:00 / 17:00)
+PREMARKET_START = pd.Timedelta(hours=4)  # 04:00 ET
+ROWS_PER_BUCKET = 3_000_000  # bounds pass-2 memory: ~100 bytes per row in flight
+DAILY_COLUMNS = ["ticker", "day", "open", "high", "low", "close", "volume"]
+
+
+@dataclass(frozen=True, eq=False)
+class DayData:
+    """What pass 1 hands on."""
+
+    daily_source: str  # "minute" or "day": where ``daily`` came from
+    daily: pd.DataFrame  # DAILY_COLUMNS, one row per (ticker, session) with bars
+    extended: pd.DataFrame | None  # pm_*/ah_* summaries per (ticker, session)
+    id_tickers: np.ndarray  # ticker of each int id used in the bucket files
+    bucket_files: dict  # bucket -> [Arrow file per day], in day order
+
+
+def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_session,
+              end_session, tmpdir: Path, report: IngestReport, show: bool) -> DayData:
+    """Read every day file between the sessions (counts and notes go to ``report``)."""
+    cfg = config
+    minute_files = layout.list_day_files(cfg.root, layout.MINUTE_DATASET,
+                                         start_session, end_session)
+    day_files = layout.list_day_files(cfg.root, layout.DAY_DATASET, start_session, end_session)
+    sessions = calendar.sessions_in_range(start_session, end_session)
+    source = cfg.daily_source
+    if source == "auto":
+        source = "minute" if minute_files else "day"
+    if not minute_files and not day_files:
+        raise FileNotFoundError(
+            f"no Polygon day files under {layout.sip_dir(cfg.root)} between "
+            f"{start_session.date()} and {end_session.date()}; run "
+            "`gapline download` or point GAPLINE_DATA at your flat files"
+        )
+    if source == "day" and not day_files:
+        raise FileNotFoundError(f"daily_source=day but no {layout.DAY_DATASET} files under "
+                                f"{layout.sip_dir(cfg.root)}")
+    not_sessions = sorted((set(minute_files) | set(day_files)) - set(sessions))
+    if not_sessions:
+        report.notes.append(
+            f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
+            f"{not_sessions[0].date()}")
+    source_files = minute_files if source == "minute" else day_files
+    missing = [s for s in sessions if s not in source_files]
+    if missing:
+        report.notes.append(f"{len(missing)} session(s) have no {source} file, e.g. "
+                            f"{missing[0].date()}: no bars for them")
+
+    ticker_ids: dict[str, int] = {}  # grows as files name new tickers
+    n_buckets = 1
+    bucket_files: dict[int, list[Path]] = {}
+    daily_parts, ext_parts = [], []
+    work = sorted(s for s in sessions if s in minute_files or s in day_files)
+    minute_work = [d for d in work if d in minute_files]
+    prefetched = _prefetch(lambda d: read_day_file(minute_files[d], d, "minute", cfg.bad_rows),
+                           minute_work)
+    for i, day in enumerate(track(work, "reading day files", show)):
+        if day in minute_files:
+            frame = next(prefetched)
+            _note_frame(report, frame)
+            if i == 0:
+                est = max(len(frame), 1) * len(work)
+                n_buckets = int(np.clip(np.ceil(est / ROWS_PER_BUCKET), 1, 512))
+            daily, ext, written = _split_minute_frame(frame, day, calendar, universe, ticker_ids,
+                                                      n_buckets, tmpdir, report)
+            for b, path in written:
+                bucket_files.setdefault(b, []).append(path)
+            if source == "minute" and daily is not None:
+                daily_parts.append(daily)
+            if ext is not None:
+                ext_parts.append(ext)
+        if source == "day" and day in day_files:
+            frame = read_day_file(day_files[day], day, "day", cfg.bad_rows)
+            _note_frame(report, frame)
+            uni, _, _ = _symbol_flags(universe, frame.symbols, ticker_ids)
+            keep = uni[frame.codes]
+            daily_parts.append(pd.DataFrame({
+                "ticker": frame.symbols[frame.codes[keep]], "day": day,
+                "open": frame.open[keep], "high": frame.high[keep], "low": frame.low[keep],
+                "close": frame.close[keep], "volume": frame.volume[keep]}))
+        report.days_read += 1
+    daily = (pd.concat(daily_parts, ignore_index=True) if daily_parts else
+             pd.DataFrame(columns=DAILY_COLUMNS))
+    extended = pd.concat(ext_parts, ignore_index=True) if ext_parts else None
+    return DayData(source, daily, extended, np.array(list(ticker_ids), dtype=object), bucket_files)
+
+
+def _prefetch(read, items):
+    """``read(item)`` for each item in order, the next one read in a thread while the caller
+    works on the current one (gzip and Arrow's CSV parser release the GIL). One file ahead
+    at most, so memory stays at two day files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gapline-read") as pool:
+        pending = pool.submit(read, items[0]) if items else None
+        for nxt in list(items[1:]) + [None]:
+            current = pending.result()
+            pending = pool.submit(read, nxt) if nxt is not None else None
+            yield current
+
+
+def _note_frame(report: IngestReport, frame):
+    report.rows_read += len(frame)
+    report.add_counts({k: v for k, v in frame.counts.items() if k != "rows"})
+    report.skipped_rows.extend(frame.skipped[: max(0, 1000 - len(report.skipped_rows))])
+
+
+def _bucket_of(ticker: str, n_buckets: int) -> int:
+    return zlib.crc32(ticker.encode()) % n_buckets
+
+
+def _symbol_flags(universe: Universe, symbols, ticker_ids: dict):
+    """Per unique symbol of a file: (in universe, gets minute bars, global ticker id);
+    new symbols get the next ids in ``ticker_ids``."""
+    uni = np.fromiter((universe.contains(t) for t in symbols), bool, len(symbols))
+    mins = np.fromiter((u and universe.wants_minutes(t) for t, u in zip(symbols, uni)), bool,
+                       len(symbols))
+    ids = np.fromiter((ticker_ids.setdefault(t, len(ticker_ids)) for t in symbols),
+                      np.int64, len(symbols))
+    return uni, mins, ids
+
+
+def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: dict,
+                        n_buckets: int, tmpdir: Path, report: IngestReport):
+    """One minute file -> (daily rows, extended-hours rows, [(bucket, Arrow file written)])."""
+    cal = calendar
+    ws = frame.window_start
+    end_label = ws + NS_PER_MINUTE
+    first_minute = cal.session_first_minute(day).value  # 09:31 ET: right-labelled
+    last_minute = cal.session_last_minute(day).value    # 16:00 ET, 13:00 on early closes
+    open_ns = cal.session_open(day).value
+    close_ns = cal.session_close(day).value
+    pm_start = pd.Timestamp(day).tz_localize(ET) + PREMARKET_START
+    regular = (end_label >= first_minute) & (end_label <= last_minute)
+    premarket = (ws >= pm_start.value) & (ws < open_ns)
+    afterhours = (ws >= close_ns) & (ws < close_ns + EXTENDED_HOURS_SPAN.value)
+    report.regular_rows += int(regular.sum())
+    report.premarket_rows += int(premarket.sum())
+    report.afterhours_rows += int(afterhours.sum())
+    report.other_hours_rows += int((~(regular | premarket | afterhours)).sum())
+
+    uni, mins, ids = _symbol_flags(universe, frame.symbols, ticker_ids)
+    report.excluded_tickers = max(report.excluded_tickers, int((~uni).sum()))
+    codes = frame.codes
+    in_uni = uni[codes]
+    cols = (codes, ws, frame.open, frame.high, frame.low, frame.close, frame.volume)
+
+    def subset(mask):
+        return [a[mask] for a in cols]
+
+    def with_tickers(agg):
+        agg["ticker"] = frame.symbols[agg["ticker"]]
+        return pd.DataFrame(agg)
+
+    reg = regular & in_uni
+    daily = ohlcv_by_ticker(*subset(reg))
+    daily = with_tickers(daily).assign(day=day) if daily is not None else None
+
+    ext = []
+    for prefix, mask in (("pm", premarket & in_uni), ("ah", afterhours & in_uni)):
+        agg = ohlcv_by_ticker(*subset(mask), dollar=True)
+        if agg is None:
+            continue
+        agg = with_tickers(agg).rename(columns={"close": "last"})
+        ext.append(agg.set_index("ticker").add_prefix(prefix + "_"))
+    ext_frame = pd.concat(ext, axis=1).reset_index().assign(session=day) if ext else None
+
+    # Regular-session bars of minute tickers -> bucket files for pass 2 (ticker as int id).
+    written = []
+    mmask = reg & mins[codes]
+    if mmask.any():
+        c, _, o, h, l, cl, v = subset(mmask)
+        tid = ids[c]
+        bucket_of_symbol = np.array([_bucket_of(t, n_buckets) for t in frame.symbols], np.int64)
+        buckets = bucket_of_symbol[c]
+        table = pa.table({"tid": tid, "end_ns": end_label[mmask], "open": o, "high": h,
+                          "low": l, "close": cl, "volume": v})
+        order = np.argsort(buckets, kind="stable")
+        starts, lengths = group_bounds(buckets[order])
+        for st, n in zip(starts, lengths):
+            b = int(buckets[order[st]])
+            path = tmpdir / f"b{b:04d}" / f"{day:%Y%m%d}.arrow"
+            path.parent.mkdir(exist_ok=True)
+            with pa.OSFile(str(path), "wb") as sink, \
+                    pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table.take(pa.array(order[st:st + n])))
+            written.append((b, path))
+    return daily, ext_frame, written
+

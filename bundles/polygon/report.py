@@ -1,0 +1,55 @@
+"""What an ingest saw and did: :class:`IngestReport`, saved as ``gapline/ingest_report.json``."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..ingestions import REPORT_FILE, side_dir
+
+
+@dataclass
+class IngestReport:
+    days_read: int = 0
+    rows_read: int = 0
+    regular_rows: int = 0
+    premarket_rows: int = 0
+    afterhours_rows: int = 0
+    other_hours_rows: int = 0
+    minute_rows_written: int = 0
+    file_counts: dict = field(default_factory=dict)  # summed flat-file counts
+    skipped_rows: list = field(default_factory=list)
+    unstorable_values: list = field(default_factory=list)
+    low_precision_daily: list = field(default_factory=list)
+    excluded_tickers: int = 0
+    notes: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)  # wall time per phase
+
+    def add_counts(self, counts):
+        for k, v in counts.items():
+            self.file_counts[k] = self.file_counts.get(k, 0) + int(v)
+
+
+def write_report(output_dir: Path, report: IngestReport, config, daily_source: str,
+                 start_session: pd.Timestamp, end_session: pd.Timestamp, assets: pd.DataFrame,
+                 n_splits: int, n_dividends: int) -> dict:
+    """Write ``report`` plus the run's totals to the ingestion folder; return it as a dict.
+
+    ``assets`` is the asset table after the asset db was written (with ``has_minute_bars``)."""
+    side = side_dir(output_dir)
+    side.mkdir(parents=True, exist_ok=True)
+    out = asdict(report)
+    out.update({
+        "config": {k: str(v) for k, v in asdict(config).items()},
+        "daily_source": daily_source,
+        "start_session": str(start_session.date()),
+        "end_session": str(end_session.date()),
+        "assets": int(len(assets)),
+        "assets_with_minute_bars": int(assets["has_minute_bars"].sum()),
+        "splits": n_splits,
+        "dividends": n_dividends,
+    })
+    (side / REPORT_FILE).write_text(json.dumps(out, indent=1, default=str))
+    return out

@@ -1,0 +1,60 @@
+"""gapline's side tables in the ingestion folder: ``assets.parquet``, ``extended_hours.parquet``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..ingestions import side_dir
+from .sids import SidMap
+
+EXTENDED_COLUMNS = ["session", "sid"] + [f"{p}_{k}" for p in ("pm", "ah") for k in
+                                         ("open", "high", "low", "last", "volume", "dollar_volume",
+                                          "bars", "last_start")]
+
+
+def write_side_tables(output_dir: Path, assets: pd.DataFrame, extended: pd.DataFrame | None,
+                      sids: SidMap) -> None:
+    """Polygon's per-sid reference (``assets``: the asset table after the asset db was written)
+    and the per-session pre-market / after-hours summaries (``extended``, by ticker)."""
+    side = side_dir(output_dir)
+    side.mkdir(parents=True, exist_ok=True)
+    assets = assets.reset_index()
+    for c in ("cik", "composite_figi", "share_class_figi", "delisted_utc", "list_date", "type",
+              "primary_exchange"):
+        assets[c] = assets[c].astype("string")
+    for c in ("share_class_shares_outstanding", "weighted_shares_outstanding"):
+        assets[c] = pd.to_numeric(assets[c], errors="coerce")
+    assets["active"] = assets["active"].astype("boolean")
+    assets.to_parquet(side / "assets.parquet", index=False)
+    ext = extended
+    cols = EXTENDED_COLUMNS
+    if ext is None or ext.empty:
+        ext = pd.DataFrame(columns=cols)
+    else:
+        ext = ext.assign(sid=sids.map(ext["ticker"].to_numpy(), ext["session"].to_numpy()))
+        ext = ext[ext["sid"] >= 0]
+        for c in cols:
+            if c not in ext:
+                ext[c] = np.nan
+        ext = ext[cols]
+        for p in ("pm", "ah"):
+            ext[f"{p}_last_start"] = pd.to_datetime(ext[f"{p}_last_start"], utc=True)
+    _write_by_session(ext.sort_values(["session", "sid"]), side / "extended_hours.parquet")
+
+
+def _write_by_session(frame: pd.DataFrame, path: Path):
+    """Parquet with one row group per session (``frame`` sorted by session): a backtest reads
+    only its day's group, so its cost follows the backtest's days, not the bundle's."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sessions = frame["session"].to_numpy()
+    with pq.ParquetWriter(path, table.schema) as writer:
+        if not len(frame):
+            writer.write_table(table)
+            return
+        starts = np.flatnonzero(np.r_[True, sessions[1:] != sessions[:-1]])
+        for st, end in zip(starts, np.r_[starts[1:], len(frame)]):
+            writer.write_table(table.slice(st, end - st))
