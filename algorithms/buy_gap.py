@@ -24,7 +24,7 @@ Robustness as in :mod:`algorithms.sell_gap`.
 """
 import zipline.api as algo
 
-from algorithms import common
+from algorithms import common, history, params
 
 COSTS = "published"          # cost preset: zero | published | realistic
 VARIANT = "original"         # "original" (open below mavg) | "revised" (open above mavg)
@@ -33,10 +33,10 @@ POSITION_VALUE = 50_000.0
 SIGNAL_MINUTE = 1            # 09:31 end label: the 09:30 bar
 EXIT_MINUTES_BEFORE_CLOSE = 1  # order at 15:59, fills on the closing bar
 PIPELINE_NAME = "buy_gap"
-PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
-    "VARIANT": common.one_of("original", "revised"),
+PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusive, None = open
+    "VARIANT": params.one_of("original", "revised"),
     "TOP_N": (1, None),
-    "POSITION_VALUE": common.above(0),
+    "POSITION_VALUE": params.above(0),
     "SIGNAL_MINUTE": (1, 390),
     "EXIT_MINUTES_BEFORE_CLOSE": (1, 389),
 }
@@ -51,12 +51,12 @@ def make_pipeline():
 
 #: sessions of daily history the default Pipeline needs before the first session
 #: (63: the 63-session std); derived from its terms' window lengths, not a parameter
-LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
+LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
     """Attach the pipeline, install costs, schedule entry and exit."""
-    p = common.load_params(context, globals())
+    p = params.load_params(context, globals())
     if p.VARIANT not in ("original", "revised"):
         raise ValueError(f"VARIANT must be 'original' or 'revised', got {p.VARIANT!r}")
     common.prepare(context, p, make_pipeline(), PIPELINE_NAME)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import zipline.api as algo
 
-from algorithms import common
+from algorithms import common, history, params
 from bundles.market import session_of
 from algorithms.extended_hours import ExtendedHours
 
@@ -50,17 +50,17 @@ POSITION_FRACTION = 0.10     # of the portfolio value per name
 MAX_POSITIONS = 5
 FLAT_MINUTES_BEFORE_CLOSE = 15  # 15:45
 PIPELINE_NAME = "gap_and_go"
-PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusive, None = open
     "MIN_GAP": (0, None),
     "MIN_PM_VOLUME": (0, None),
     "MIN_PRICE": (0, None),
-    "MAX_PRICE": common.above(0),
-    "MAX_SHARES_OUTSTANDING": common.above(0),
+    "MAX_PRICE": params.above(0),
+    "MAX_SHARES_OUTSTANDING": params.above(0),
     "VOLUME_CONFIRM": (0, None),
     "ENTRY_DEADLINE_MINUTES": (1, 390),
-    "VWAP_STOP": common.above(0),
-    "TARGET_PCT": common.above(0),
-    "POSITION_FRACTION": common.above(0, 1),
+    "VWAP_STOP": params.above(0),
+    "TARGET_PCT": params.above(0),
+    "POSITION_FRACTION": params.above(0, 1),
     "MAX_POSITIONS": (1, None),
     "FLAT_MINUTES_BEFORE_CLOSE": (1, 389),
 }
@@ -75,12 +75,12 @@ def make_pipeline(params=None):
 
 #: sessions of daily history the default Pipeline needs before the first session
 #: (20: the 20-session windows); derived from its terms' window lengths, not a parameter
-LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
+LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
     """Attach the pipeline, install costs, schedule the end-of-day flattening."""
-    p = common.load_params(context, globals())
+    p = params.load_params(context, globals())
     common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     algo.schedule_function(flatten, algo.date_rules.every_day(),
                            algo.time_rules.market_close(minutes=p.FLAT_MINUTES_BEFORE_CLOSE))

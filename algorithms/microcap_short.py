@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import zipline.api as algo
 
-from algorithms import common
+from algorithms import common, history, params
 from algorithms.extended_hours import ExtendedHours
 
 COSTS = "published"          # cost preset: zero | published | realistic
@@ -48,14 +48,14 @@ COVER_MINUTES_AFTER_OPEN = 150  # 12:00
 SIGMA_WINDOW = 100           # sessions of closes behind sigma (std of daily returns)
 EMA_WINDOW = 60              # sessions behind the 20-day EMA (span 20)
 PIPELINE_NAME = "microcap_short"
-PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusive, None = open
     "MIN_PRICE": (0, None),
-    "MAX_PRICE": common.above(0),
+    "MAX_PRICE": params.above(0),
     "MIN_GAP_SIGMAS": (0, None),
     "TOP_GAPS": (1, None),
     "MAX_POSITIONS": (1, None),
-    "SHORT_FRACTION": common.above(0, 1),
-    "STOP_PCT": common.above(0),
+    "SHORT_FRACTION": params.above(0, 1),
+    "STOP_PCT": params.above(0),
     "ENTRY_MINUTE": (1, 390),
     "COVER_MINUTES_AFTER_OPEN": (1, 390),
     "SIGMA_WINDOW": (2, None),
@@ -76,12 +76,12 @@ def make_pipeline(params=None):
 
 #: sessions of daily history the default Pipeline needs before the first session
 #: (100: SIGMA_WINDOW); derived from its terms' window lengths, not a parameter
-LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
+LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
     """Attach the pipeline, install costs, schedule entry and cover."""
-    p = common.load_params(context, globals())
+    p = params.load_params(context, globals())
     common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(short_gap_ups, rules,

@@ -19,7 +19,7 @@ modified, so runs do not leak parameters into each other.
 
 Before zipline starts, the start is checked against the bundle's first session and the
 Pipeline's look-back (:func:`earliest_start`): too early raises
-:class:`algorithms.common.HistoryError` (a ``ValueError``) naming the earliest valid start.
+:class:`algorithms.params.HistoryError` (a ``ValueError``) naming the earliest valid start.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ import pandas as pd
 
 from bundles.ingestions import ensure_registered
 
-from . import common
+from . import common, history
+from .params import module_params, resolve_params
 from .costs import make_config
 
 
@@ -61,12 +62,12 @@ def resolve(module, params: dict, costs=None):
     """``(overrides, resolved)``: the UPPER_CASE ``params`` (plus ``COSTS`` when ``costs`` is
     given) and every parameter of ``module`` after them, converted and checked against its
     ``PARAM_BOUNDS`` (``-x`` arguments are not read here: ``initialize`` applies them)."""
-    defaults = common.module_params(vars(module))
+    defaults = module_params(vars(module))
     overrides = {k.upper(): v for k, v in params.items()}
     if costs is not None and "COSTS" in defaults:
         overrides["COSTS"] = costs
-    resolved = common.resolve_params(defaults, overrides, use_extension_args=False,
-                                     bounds=getattr(module, "PARAM_BOUNDS", None))
+    resolved = resolve_params(defaults, overrides, use_extension_args=False,
+                              bounds=getattr(module, "PARAM_BOUNDS", None))
     return overrides, resolved
 
 
@@ -82,19 +83,19 @@ def bundle_history(bundle="polygon-demo", environ=None):
     data = zb.load(bundle, environ)
     firsts = [getattr(reader, "first_trading_day", None)
               for reader in (data.equity_minute_bar_reader, data.equity_daily_bar_reader)]
-    first = max(common._session(f) for f in firsts if f is not None)
+    first = max(history._session(f) for f in firsts if f is not None)
     return first, get_calendar(zb.bundles[bundle].calendar_name).sessions
 
 
 def earliest_start(algo_module_name, bundle="polygon-demo", environ=None, **params):
     """The first session ``algo_module_name`` (with ``params``) can start on ``bundle``: its
-    Pipeline's look-back (:func:`algorithms.common.algorithm_lookback`) sessions after the
+    Pipeline's look-back (:func:`algorithms.history.algorithm_lookback`) sessions after the
     bundle's first session; ``None`` when the calendar ends before that."""
     module = load_algorithm(algo_module_name)
     _, resolved = resolve(module, params)
-    lookback = common.algorithm_lookback(vars(module), SimpleNamespace(**resolved)) or 0
+    lookback = history.algorithm_lookback(vars(module), SimpleNamespace(**resolved)) or 0
     first, sessions = bundle_history(bundle, environ)
-    return common.earliest_start(sessions, first, lookback)
+    return history.earliest_start(sessions, first, lookback)
 
 
 def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_000.0,
@@ -114,9 +115,9 @@ def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_
     environ = dict(os.environ if environ is None else environ)
     ensure_registered(bundle)
     first, sessions = bundle_history(bundle, environ)
-    lookback = common.algorithm_lookback(vars(module), SimpleNamespace(**resolved))
+    lookback = history.algorithm_lookback(vars(module), SimpleNamespace(**resolved))
     if lookback is not None:
-        common.check_history(algorithm_name(module), lookback, start, first, sessions, bundle)
+        history.check_history(algorithm_name(module), lookback, start, first, sessions, bundle)
     common.ensure_pipeline_loaders()  # factors.loaders.install(): reference columns
 
     def initialize(context):

@@ -27,7 +27,7 @@ day at 15:55 (zipline closes delisted names itself).
 """
 import zipline.api as algo
 
-from algorithms import common
+from algorithms import common, history, params
 
 COSTS = "published"          # cost preset: zero | published | realistic (algorithms.costs)
 TOP_N = 10                   # shorts per day, largest std first
@@ -36,9 +36,9 @@ SIGNAL_MINUTE = 1            # minutes after the open: 09:31 bar end label (09:3
 ENTRY_MINUTE = 10            # minutes after the open: 09:40
 EXIT_MINUTES_BEFORE_CLOSE = 5  # 15:55
 PIPELINE_NAME = "sell_gap"
-PARAM_BOUNDS = {             # checked by common.load_params: (min, max) inclusive, None = open
+PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusive, None = open
     "TOP_N": (1, None),
-    "POSITION_VALUE": common.above(0),
+    "POSITION_VALUE": params.above(0),
     "SIGNAL_MINUTE": (1, 390),
     "ENTRY_MINUTE": (1, 390),
     "EXIT_MINUTES_BEFORE_CLOSE": (1, 389),
@@ -54,12 +54,12 @@ def make_pipeline():
 
 #: sessions of daily history the default Pipeline needs before the first session
 #: (63: the 63-session std); derived from its terms' window lengths, not a parameter
-LOOKBACK_SESSIONS = common.pipeline_lookback(make_pipeline())
+LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
     """Attach the pipeline, install costs, schedule signal, entry and exit."""
-    p = common.load_params(context, globals())
+    p = params.load_params(context, globals())
     common.prepare(context, p, make_pipeline(), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(find_down_gaps, rules,

@@ -37,7 +37,7 @@ import pandas as pd
 
 from bundles.market import ET
 
-from .fills import (TXN_COLUMNS, asset_symbol, clock_of, orders_frame, session_of_utc,
+from .fills import (asset_symbol, clock_of, orders_frame, session_of_utc,
                     transactions_frame)
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -124,7 +124,8 @@ def main():
     logging.disable(logging.WARNING)
     from zipline.utils.calendar_utils import get_calendar
 
-    from algorithms.runner import run, trades
+    from algorithms.runner import run
+    from analysis.fills import transactions_frame as trades
     from bundles.polygon import PolygonBundleConfig, build_bundle
 
     sessions = get_calendar("XNYS").sessions_in_range("2024-01-02", "2024-12-31")

@@ -18,6 +18,7 @@ SIDE_DIR = "gapline"  # gapline's side tables inside an ingestion folder
 REPORT_FILE = "ingest_report.json"
 ASSETS_FILE = "assets.parquet"  # point-in-time reference columns per sid
 EXTENDED_HOURS_FILE = "extended_hours.parquet"  # pre-market / after-hours per sid and session
+AUCTIONS_FILE = "auctions.parquet"  # opening / closing cross prints per sid and session
 # What a complete gapline ingestion folder holds (zipline's files plus our report).
 REQUIRED = ("daily_equities.bcolz", "minute_equities.bcolz", "adjustments.sqlite",
             f"{SIDE_DIR}/{REPORT_FILE}")

@@ -32,7 +32,6 @@ from zipline.pipeline.factors import (
     ExponentialWeightedMovingStdDev,
     SimpleMovingAverage,
 )
-from zipline.pipeline.filters import CustomFilter
 from zipline.utils.math_utils import nanmean, nanstd, nansum
 
 from .reference import CommonStock, PolygonReference

@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bundles.ingestions import SIDE_DIR, ingestion_dir_of
+from bundles.ingestions import AUCTIONS_FILE, SIDE_DIR, ingestion_dir_of
 
 from ..session_tables import load_session_table, session_key
 
-AUCTIONS_FILE = "auctions.parquet"
 PARKINSON = 1.0 / (2.0 * math.sqrt(math.log(2.0)))
 
 

@@ -22,7 +22,7 @@ from zipline.pipeline.factors import Returns, SimpleMovingAverage
 from zipline.pipeline.term import AssetExists
 from zipline.utils.calendar_utils import get_calendar
 
-from algorithms import buy_gap, common, gap_and_go, microcap_short, sell_gap
+from algorithms import buy_gap, gap_and_go, history, microcap_short, params, sell_gap
 from algorithms import runner
 from algorithms.runner import run
 from tests.synth import quiet
@@ -48,19 +48,19 @@ def test_each_algorithm_declares_its_lookback_from_its_pipeline():
         "algorithms.sell_gap": 63, "algorithms.buy_gap": 63,
         "algorithms.microcap_short": 100, "algorithms.gap_and_go": 20}
     # derived, so it follows the parameters
-    p = SimpleNamespace(**dict(common.module_params(vars(microcap_short)), SIGMA_WINDOW=150))
-    assert common.algorithm_lookback(vars(microcap_short), p) == 150
+    p = SimpleNamespace(**dict(params.module_params(vars(microcap_short)), SIGMA_WINDOW=150))
+    assert history.algorithm_lookback(vars(microcap_short), p) == 150
 
 
 def test_pipeline_lookback_walks_chained_windows():
     close = EquityPricing.close.latest
-    assert common.pipeline_lookback(Pipeline(columns={"close": close})) == 1
+    assert history.pipeline_lookback(Pipeline(columns={"close": close})) == 1
     sma = SimpleMovingAverage(inputs=[EquityPricing.close], window_length=20)
-    assert common.pipeline_lookback(Pipeline(columns={"close": close},
+    assert history.pipeline_lookback(Pipeline(columns={"close": close},
                                              screen=close > sma)) == 20
     # a window over a windowed term: 9 + 1 extra rows
     chained = SimpleMovingAverage(inputs=[Returns(window_length=2)], window_length=10)
-    assert common.pipeline_lookback(Pipeline(columns={"x": chained})) == 11
+    assert history.pipeline_lookback(Pipeline(columns={"x": chained})) == 11
 
 
 @pytest.mark.parametrize("module", [sell_gap, buy_gap, microcap_short, gap_and_go])
@@ -69,16 +69,16 @@ def test_pipeline_lookback_agrees_with_zipline_execution_plan(module):
     pipeline = module.make_pipeline()
     plan = pipeline.to_execution_plan(US_EQUITIES, root, pd.Timestamp("2024-06-03"),
                                       pd.Timestamp("2024-06-05"))
-    assert common.pipeline_lookback(pipeline) == plan.extra_rows[root] + 1
+    assert history.pipeline_lookback(pipeline) == plan.extra_rows[root] + 1
 
 
 def test_check_history_names_the_earliest_start():
     sessions = get_calendar("XNYS").sessions
     with pytest.raises(ValueError) as info:
-        common.check_history("microcap_short", 100, "2024-10-09", "2024-07-01", sessions,
+        history.check_history("microcap_short", 100, "2024-10-09", "2024-07-01", sessions,
                              bundle="polygon-demo")
     assert str(info.value).startswith(TOO_EARLY)
-    assert common.check_history("microcap_short", 100, "2024-11-20", "2024-07-01",
+    assert history.check_history("microcap_short", 100, "2024-11-20", "2024-07-01",
                                 sessions) == pd.Timestamp("2024-11-20")
 
 

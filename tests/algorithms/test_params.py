@@ -18,7 +18,7 @@ import pytest
 import zipline
 from zipline.extensions import Namespace
 
-from algorithms import buy_gap, common, gap_and_go, microcap_short, sell_gap
+from algorithms import buy_gap, gap_and_go, microcap_short, params, sell_gap
 from algorithms.runner import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def x_args(monkeypatch):
 def _load(module):
     """``initialize``'s parameter step on a bare context."""
     context = SimpleNamespace()
-    return common.load_params(context, vars(module))
+    return params.load_params(context, vars(module))
 
 
 # ----------------------------------------------------------------------------- types
@@ -90,10 +90,10 @@ def test_runner_rejects_bad_values_before_zipline_starts(algo, params, message, 
 
 def test_bool_parameter_rejects_an_unknown_word():
     defaults = {"FLAG": False}
-    assert common.resolve_params(defaults, {"flag": "yes"}, use_extension_args=False) \
+    assert params.resolve_params(defaults, {"flag": "yes"}, use_extension_args=False) \
         == {"FLAG": True}
     with pytest.raises(ValueError, match=r"flag \(FLAG\) must be true or false.*got 'maybe'"):
-        common.resolve_params(defaults, {"flag": "maybe"}, use_extension_args=False)
+        params.resolve_params(defaults, {"flag": "maybe"}, use_extension_args=False)
 
 
 # ----------------------------------------------------------------------------- names
@@ -124,11 +124,11 @@ def test_x_argument_of_another_algorithm_is_ignored_with_a_warning(x_args, caplo
 @pytest.mark.parametrize("name", list(MODULES))
 def test_every_numeric_parameter_declares_bounds_the_defaults_meet(name):
     module = MODULES[name]
-    defaults = common.module_params(vars(module))
+    defaults = params.module_params(vars(module))
     numeric = {k for k, v in defaults.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     assert numeric <= set(module.PARAM_BOUNDS), numeric - set(module.PARAM_BOUNDS)
-    assert common.resolve_params(defaults, use_extension_args=False,
+    assert params.resolve_params(defaults, use_extension_args=False,
                                  bounds=module.PARAM_BOUNDS) == defaults
     assert "LOOKBACK_SESSIONS" not in defaults and "PIPELINE_NAME" not in defaults
 
