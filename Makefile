@@ -10,7 +10,7 @@ DEMO_START ?= 2024-10-01
 DEMO_END   ?= 2024-12-31
 REPORTS    ?= reports
 
-.PHONY: demo test install bench baselines clean-venv
+.PHONY: demo test test-slow install bench baselines clean-venv
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -29,6 +29,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -1,18 +1,29 @@
-"""Buy-on-gap: the long side of the sell-gap signal, bought one minute after the open.
+"""Buy-on-gap: buy liquid uptrending stocks that gap down, one minute after the open.
 
-Two variants, switched by ``VARIANT``:
+QuantRocket's blog post "buy the gap? sell the gap" (``../shared/references/
+004_3c38ecd07eeb7bfa.txt``; the line numbers below are that file's). Two variants, switched
+by ``VARIANT``:
 
-``original`` (the 2020 published buy-on-gap run; ``factors.screens.buy_gap_pipeline``)
-    buy when ``open < prior_low - std`` and ``open < mavg`` -- the same signal sell-gap shorts.
+``original`` (the first buy-on-gap backtest, whose losses motivated sell-gap)
+    the post's only intraday rule, ``gapped_down = today_opens < (prior_lows - stds)``
+    (line 39), and ``assets_to_buy = context.candidates[gapped_down]`` (line 41): **every**
+    signal is bought. The post has no moving-average test on the open ("I inadvertently
+    omitted such a rule", line 60) and no cap on the number of names (the top-10-by-std cap
+    is in the sell-gap code only).
 ``revised``
-    buy small down gaps that stay above trend: ``open < prior_low - std`` and
-    ``open > mavg`` (the 20-day mean). The two mean conditions exclude each other, so
-    "also requiring open > 20-day mean" replaces the below-average test.
+    "requiring that stocks not only closed above their 20-day moving average the prior day,
+    but also open above the moving average on the day of the down gap" (line 62):
+    ``open < prior_low - std`` and ``open > mavg``. The revised signals are a subset of the
+    original ones.
 
-Timing: the signal is read on the first minute bar (end label 09:31: the 09:30 open); orders
-are placed in that same minute and fill on the 09:32 bar ("1 minute after the open"); every
-position is sold at 15:59 and fills on the last bar (16:00 end label, the close). Top ``TOP_N``
-by ``std``, ``POSITION_VALUE`` dollars each.
+Both variants: the screen of the post (lines 13-30, ``factors.screens.buy_gap_pipeline``):
+common stocks, top decile of 30-day dollar volume ranked across all assets
+(``LIQUIDITY_RANK``), close above its 20-day mean, no price band. "I buy the stocks 1 minute
+after the open and hold until the close" (line 43): the signal is read on the first minute
+bar (end label 09:31: the 09:30 open), orders are placed in that same minute and fill on the
+09:32 bar; every position goes to the closing auction (market-on-close at the 15:50 cutoff,
+filled at the official close; :mod:`algorithms.execution.close_out`). The post gives no
+position size; ``POSITION_VALUE`` is sell-gap's $50,000.
 
 Run::
 
@@ -27,26 +38,34 @@ import zipline.api as algo
 from algorithms import common, history, params
 
 COSTS = "published"          # cost preset: zero | published | realistic
-VARIANT = "original"         # "original" (open below mavg) | "revised" (open above mavg)
-TOP_N = 10
+# "original": "gapped_down = today_opens < (prior_lows - stds)" (004 line 39) only;
+# "revised": "also open above the moving average on the day of the down gap" (004 line 62)
+VARIANT = "original"
+# "assets_to_buy = context.candidates[gapped_down]" (004 line 41): every signal is bought.
+# 0 = no cap (the post); N > 0 keeps the N largest std, as sell-gap's "top 10 by std" does
+TOP_N = 0
+# not in the post (no size given): sell-gap's "target_value_per_position = -50e3", long
 POSITION_VALUE = 50_000.0
-SIGNAL_MINUTE = 1            # 09:31 end label: the 09:30 bar
-EXIT_MINUTES_BEFORE_CLOSE = 1  # order at 15:59, fills on the closing bar
+# "I buy the stocks 1 minute after the open" (004 line 43): the 09:30 bar (end label 09:31)
+SIGNAL_MINUTE = 1
+# "AverageDollarVolume(window_length=30).percentile_between(90, 100)" without a mask (004
+# line 21): "all_assets"; "common_stock" ranks within common stocks (the 2024 sell-gap code)
+LIQUIDITY_RANK = "all_assets"
 PIPELINE_NAME = "buy_gap"
 PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusive, None = open
     "VARIANT": params.one_of("original", "revised"),
-    "TOP_N": (1, None),
+    "TOP_N": (0, None),
     "POSITION_VALUE": params.above(0),
     "SIGNAL_MINUTE": (1, 390),
-    "EXIT_MINUTES_BEFORE_CLOSE": (1, 389),
+    "LIQUIDITY_RANK": params.one_of("all_assets", "common_stock"),
 }
 
 
-def make_pipeline():
-    """The daily screen: factors.screens.buy_gap_pipeline."""
+def make_pipeline(params=None):
+    """The daily screen: factors.screens.buy_gap_pipeline, liquidity ranked as ``LIQUIDITY_RANK``."""
     from factors.screens import buy_gap_pipeline
 
-    return buy_gap_pipeline()
+    return buy_gap_pipeline(rank_within=params.LIQUIDITY_RANK if params else LIQUIDITY_RANK)
 
 
 #: sessions of daily history the default Pipeline needs before the first session
@@ -55,16 +74,13 @@ LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
 
 
 def initialize(context):
-    """Attach the pipeline, install costs, schedule entry and exit."""
+    """Attach the pipeline, install costs, schedule the entry (the exit is the closing
+    auction, scheduled by common.prepare)."""
     p = params.load_params(context, globals())
-    if p.VARIANT not in ("original", "revised"):
-        raise ValueError(f"VARIANT must be 'original' or 'revised', got {p.VARIANT!r}")
-    common.prepare(context, p, make_pipeline(), PIPELINE_NAME)
+    common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     rules = algo.date_rules.every_day()
     algo.schedule_function(buy_down_gaps, rules,
                            algo.time_rules.market_open(minutes=p.SIGNAL_MINUTE))
-    algo.schedule_function(close_positions, rules,
-                           algo.time_rules.market_close(minutes=p.EXIT_MINUTES_BEFORE_CLOSE))
 
 
 def before_trading_start(context, data):
@@ -72,19 +88,34 @@ def before_trading_start(context, data):
     context.candidates = algo.pipeline_output(PIPELINE_NAME)
 
 
+def select_buys(candidates, opens, variant=VARIANT, top_n=TOP_N):
+    """The names to buy today (see the module docstring).
+
+    ``candidates``: the pipeline output (``prior_low``, ``std``, ``mavg``); ``opens``: today's
+    open per candidate (NaN: no signal). Every comparison is strict. Returns the signals in
+    the pipeline's order, or the ``top_n`` largest ``std`` first when ``top_n > 0``.
+    """
+    if variant not in ("original", "revised"):
+        raise ValueError(f"variant must be 'original' or 'revised', got {variant!r}")
+    if len(candidates) == 0:
+        return []
+    opens = opens.reindex(candidates.index)
+    gapped_down = opens < (candidates["prior_low"] - candidates["std"])
+    if variant == "revised":
+        gapped_down &= opens > candidates["mavg"]
+    signals = candidates[gapped_down]
+    if top_n:
+        signals = signals.sort_values("std", ascending=False, kind="stable").iloc[:top_n]
+    return list(signals.index)
+
+
 def find_down_gaps(context, data):
-    """The assets to buy today (top TOP_N by std) from the open of the 09:30 bar."""
+    """The assets to buy today from the open of the 09:30 bar."""
     candidates = context.candidates
     if len(candidates) == 0:
         return []
-    opens = data.current(list(candidates.index), "open")
-    gapped_down = opens < (candidates["prior_low"] - candidates["std"])
-    if context.params.VARIANT == "original":
-        trend = opens < candidates["mavg"]
-    else:
-        trend = opens > candidates["mavg"]
-    signals = candidates[gapped_down & trend]
-    return list(signals.sort_values("std", ascending=False).index[:context.params.TOP_N])
+    opens = data.current(list(candidates.index), "open")  # NaN when there is no 09:30 bar
+    return select_buys(candidates, opens, context.params.VARIANT, context.params.TOP_N)
 
 
 def buy_down_gaps(context, data):
@@ -92,8 +123,3 @@ def buy_down_gaps(context, data):
     assets = find_down_gaps(context, data)
     algo.record(candidates=len(context.candidates), signals=len(assets))
     common.order_value_many(data, {a: context.params.POSITION_VALUE for a in assets})
-
-
-def close_positions(context, data):
-    """Cancel open orders and sell everything at the close."""
-    common.close_positions(context, data)

@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 
-from .history import check_context_history
+from .history import bundle_name, check_context_history
 
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,41 @@ def order_value_many(data, targets: dict) -> dict:
 def prepare(context, params, pipeline, pipeline_name):
     """The start of every gapline ``initialize``: the history check of the Pipeline
     (:func:`check_context_history`), Pipeline loaders, the cost preset in ``params.COSTS``,
-    end-of-day cancel of open orders, and the strategy's Pipeline."""
+    end-of-day cancel of open orders, flat by the close (every position goes to the closing
+    auction at the MOC cutoff: :mod:`algorithms.execution.close_out`), the labels of the run
+    in the perf frame, and the strategy's Pipeline."""
     from zipline import api as algo
 
     from .costs import apply_costs
+    from .execution.close_out import schedule_flat_by_close
 
     check_context_history(context, pipeline, pipeline_name)
     ensure_pipeline_loaders(context)
     apply_costs(context, params.COSTS, **getattr(context, "gapline_cost_overrides", {}))
     algo.set_cancel_policy(algo.EODCancel())
+    schedule_flat_by_close(context)
+    context.gapline_labels = run_labels(context, params.COSTS)
+    algo.schedule_function(record_run_labels, algo.date_rules.every_day(),
+                           algo.time_rules.market_open())
     algo.attach_pipeline(pipeline, pipeline_name)
+
+
+#: bundles whose data are generated, not market data: results on them say so
+SYNTHETIC_BUNDLES = frozenset({"polygon-demo"})
+
+
+def run_labels(context, costs) -> dict:
+    """What the run is: its bundle, whether the bundle is synthetic, its cost preset."""
+    bundle = bundle_name(context)
+    return {"bundle": bundle or "unknown", "costs": str(costs),
+            "data": "synthetic data" if bundle in SYNTHETIC_BUNDLES else "market data"}
+
+
+def record_run_labels(context, data):
+    """Put the run's labels in the perf frame (``bundle``, ``data``, ``costs`` columns)."""
+    from zipline.api import record
+
+    record(**context.gapline_labels)
 
 
 def ensure_pipeline_loaders(context=None):

@@ -2,24 +2,39 @@
 
 The ``polygon`` bundle writes ``<ingestion>/gapline/extended_hours.parquet``: one row per
 (session, sid) with ``pm_open, pm_high, pm_low, pm_last, pm_volume, pm_dollar_volume,
-pm_bars, pm_last_start`` (pre-market 04:00-09:30 ET) and the same ``ah_*`` columns
-(after-hours, the close + 4 h). A pre-market row summarises the whole pre-market, so it is
-only known once the session has opened: :meth:`ExtendedHours.premarket` raises
+pm_bars, pm_last_start`` (pre-market 04:00-09:30 ET), the same ``ah_*`` columns
+(after-hours, the close + 4 h) and the pre-market cut at 09:25 ET, ``pmcut_last, pmcut_high,
+pmcut_low, pmcut_volume, pmcut_dollar_volume, pmcut_window_dollar_volume, pmcut_bars`` (bars
+starting before 09:25 only; the window is 08:55..09:24; see
+:mod:`bundles.polygon.premarket_cut`). A pre-market row summarises the whole pre-market, so it
+is only known once the session has opened: :meth:`ExtendedHours.premarket` raises
 :class:`LookAheadError` when asked for a session's row before that session's open (09:30 ET
 on regular days), and :meth:`ExtendedHours.afterhours` before the after-hours window has
 ended (close + 4 h).
+
+:meth:`ExtendedHours.premarket_cut` serves the 09:25 cut for the decision of OPENING-AUCTION
+(market-on-open) orders: it is allowed from the session's ``before_trading_start`` (08:45 ET,
+zipline's time for it) on, i.e. 40 minutes before 09:25. That is a modelling choice, not a
+leak into any fill: the decision is taken "as of 09:25" and the orders it sends cannot execute
+before the opening cross at 09:30, which is after everything the cut summarises. It is refused
+(:class:`LookAheadError`) on any earlier simulation day, and it must not be used to trade
+before 09:30 (e.g. a pre-market limit order placed at 08:45 on 09:24's price would see the
+future).
 
 In an algorithm::
 
     from algorithms.extended_hours import ExtendedHours
     eh = ExtendedHours.for_algorithm(context)            # the bundle being run
     pm = eh.premarket_now(context, data, assets)         # after the open only
+    cut = eh.premarket_cut_now(context, data, assets)    # in before_trading_start: MOO decision
 
 The table is opened once per ingestion folder per process and read a session at a time.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -31,7 +46,10 @@ from .session_tables import load_session_table, session_key
 
 SIDE_TABLE = Path(SIDE_DIR) / EXTENDED_HOURS_FILE
 FIELDS = ("open", "high", "low", "last", "volume", "dollar_volume", "bars", "last_start")
+CUT_FIELDS = ("last", "high", "low", "volume", "dollar_volume", "window_dollar_volume", "bars")
 AFTER_HOURS_SPAN = pd.Timedelta(hours=4)
+# zipline calls before_trading_start at 08:45 ET on every session (TradingAlgorithm._create_clock)
+BEFORE_TRADING_START = dt.time(8, 45)
 
 
 class LookAheadError(RuntimeError):
@@ -72,6 +90,9 @@ class ExtendedHours:
         session = session_key(session)
         if part == "pm":
             return self.calendar.session_open(session)
+        if part == "pmcut":  # the MOO decision: from before_trading_start (module docstring)
+            return pd.Timestamp.combine(session.date(), BEFORE_TRADING_START).tz_localize(ET) \
+                .tz_convert("UTC")
         return self.calendar.session_close(session) + AFTER_HOURS_SPAN
 
     def _check(self, session, now, part):
@@ -82,26 +103,32 @@ class ExtendedHours:
         now = now.tz_localize("UTC") if now.tzinfo is None else now
         known = self.known_from(session, part)
         if now < known:
-            what = "pre-market" if part == "pm" else "after-hours"
+            what = {"pm": "pre-market", "pmcut": "the 09:25 pre-market cut of"}.get(
+                part, "after-hours")
             raise LookAheadError(
                 f"{what} data of {pd.Timestamp(session).date()} is not known before "
                 f"{known.tz_convert(ET):%Y-%m-%d %H:%M %Z} (asked at "
                 f"{now.tz_convert(ET):%Y-%m-%d %H:%M %Z})")
 
     # -- reads --------------------------------------------------------------------------
-    def _rows(self, session, assets, part):
+    def _rows(self, session, assets, part, fields=FIELDS):
         session = session_key(session)
         assets = list(assets)
         sids = [int(getattr(a, "sid", a)) for a in assets]
-        cols = [f"{part}_{f}" for f in FIELDS]
+        cols = [f"{part}_{f}" for f in fields]
+        missing = [c for c in cols if c not in self.table.file.schema_arrow.names]
+        if missing:
+            raise KeyError(f"{self.path} has no {missing[0]} column: it was ingested before "
+                           "the column existed; re-ingest the bundle")
         table = self.table.get(session)
         if table is None:
             out = pd.DataFrame(np.nan, index=range(len(assets)), columns=cols)
         else:
             out = table.reindex(sids)[cols].reset_index(drop=True)
         out.index = pd.Index(assets, dtype=object)
-        out.columns = list(FIELDS)
-        out["last_start"] = pd.to_datetime(out["last_start"], utc=True)
+        out.columns = list(fields)
+        if "last_start" in fields:
+            out["last_start"] = pd.to_datetime(out["last_start"], utc=True)
         return out
 
     def premarket(self, session, assets, now) -> pd.DataFrame:
@@ -116,8 +143,28 @@ class ExtendedHours:
         self._check(session, now, "ah")
         return self._rows(session, assets, "ah")
 
+    def premarket_cut(self, session, assets, now) -> pd.DataFrame:
+        """The pre-market of ``session`` as known at 09:25 ET, for the decision of orders that
+        execute in the opening auction (market-on-open), which cannot fill before 09:30.
+
+        Columns last, high, low, volume, dollar_volume (close x volume of the bars starting
+        04:00..09:24), window_dollar_volume (the same over 08:55..09:24) and bars; NaN rows for
+        assets without a pre-market bar before 09:25. Allowed from the session's
+        before_trading_start (08:45 ET) on; raises :class:`LookAheadError` before that, so on
+        any earlier simulation day."""
+        self._check(session, now, "pmcut")
+        return self._rows(session, assets, "pmcut", CUT_FIELDS)
+
     def premarket_now(self, algo, data, assets) -> pd.DataFrame:
         """Today's pre-market rows at the simulation's current minute."""
         now = pd.Timestamp(data.current_dt)
         session = self.calendar.minute_to_session(now)
         return self.premarket(session, assets, now)
+
+    def premarket_cut_now(self, algo, data, assets) -> pd.DataFrame:
+        """Today's 09:25 cut at the simulation's current time (``before_trading_start`` or
+        later; before the open the session is the one about to start)."""
+        now = pd.Timestamp(data.current_dt if data is not None else algo.get_datetime())
+        now = now.tz_localize("UTC") if now.tzinfo is None else now
+        session = self.calendar.minute_to_session(now, direction="next")
+        return self.premarket_cut(session, assets, now)

@@ -91,7 +91,8 @@ def check_history(name, lookback, start, first_session, sessions, bundle=None) -
                        f"(-s {earliest.date()}) or ingest earlier data")
 
 
-def _bundle_name(context):
+def bundle_name(context):
+    """The name of the bundle the algorithm runs on (its ingestion folder's parent), or None."""
     try:
         from bundles.ingestions import ingestion_dir_of
 
@@ -109,6 +110,6 @@ def check_context_history(context, pipeline, name):
     if first is None or sim_params is None:
         return None
     return check_history(name, pipeline_lookback(pipeline), sim_params.start_session, first,
-                         context.trading_calendar.sessions, bundle=_bundle_name(context))
+                         context.trading_calendar.sessions, bundle=bundle_name(context))
 
 

@@ -21,7 +21,8 @@ from .gapstats import (FILL_HORIZONS, gap_events, gap_fill_table, intraday_path,
                        shares_table, study)
 from .fills import orders_frame, transactions_frame
 from .roundtrips import match_fifo, pnl_by, plot_round_trips, round_trips, trip_summary
-from .tearsheet import (daily_returns, load_perf, perf_stats, pyfolio_figures,
+from .perf_files import load_perf
+from .tearsheet import (daily_returns, perf_stats, pyfolio_figures,
                         write_tearsheet)
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from .fills import transactions_frame
+from .fills import run_labels, transactions_frame
 from .roundtrips import round_trips
 from .tearsheet import STATS, daily_returns, perf_stats
 
@@ -40,13 +40,15 @@ def compare_stats(perfs: Mapping[str, pd.DataFrame], benchmark: pd.Series | None
                   labels: bool = False) -> pd.DataFrame:
     """One row per run (keys of ``perfs``); columns: statistic keys of
     :data:`~analysis.tearsheet.STATS` (their display labels with
-    ``labels=True``), ``trades``, ``fills``, ``start``, ``end``."""
+    ``labels=True``), ``trades``, ``fills``, ``bundle``, ``data`` ("synthetic data" on
+    ``polygon-demo``), ``costs`` (the preset), ``start``, ``end``."""
     rows = {}
     for name, perf in perfs.items():
         r = daily_returns(perf)
         row = perf_stats(r, benchmark).to_dict()
         row["trades"] = len(round_trips(perf))
         row["fills"] = len(transactions_frame(perf))
+        row.update(run_labels(perf))
         row["start"] = r.index[0].date() if len(r) else None
         row["end"] = r.index[-1].date() if len(r) else None
         rows[name] = row
@@ -90,7 +92,9 @@ def write_compare(perfs: Mapping[str, pd.DataFrame], out_dir, benchmark=None):
     out.mkdir(parents=True, exist_ok=True)
     table = compare_stats(perfs, benchmark)
     table.to_csv(out / "compare.csv")
-    fig = plot_cumulative(perfs)
+    kinds = sorted({run_labels(p)["data"] for p in perfs.values()} - {"unknown"})
+    fig = plot_cumulative(perfs, title="Cumulative returns" + (f" ({', '.join(kinds)})"
+                                                              if kinds else ""))
     fig.savefig(out / "cumulative_returns.png", dpi=90)
     plt.close(fig)
     return table, {"table": out / "compare.csv", "figure": out / "cumulative_returns.png"}

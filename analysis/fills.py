@@ -107,3 +107,26 @@ def transactions_frame(perf: pd.DataFrame, orders: pd.DataFrame | None = None) -
     out["commission"] = out["commission"].fillna(0.0).astype(float)
     out = out.sort_values(["dt", "symbol"], kind="stable").reset_index(drop=True)
     return out[TXN_COLUMNS]
+
+
+#: the labels gapline's algorithms record in every perf frame (algorithms.common.run_labels)
+LABEL_COLUMNS = ("bundle", "data", "costs")
+
+
+def run_labels(perf: pd.DataFrame) -> dict:
+    """``{"bundle", "data", "costs"}`` of a gapline run ("unknown" for frames that do not
+    carry them, e.g. another tool's perf frame); ``data`` says "synthetic data" on
+    ``polygon-demo``."""
+    out = {}
+    for column in LABEL_COLUMNS:
+        values = perf[column].dropna() if column in perf else ()
+        out[column] = str(values.iloc[-1]) if len(values) else "unknown"
+    return out
+
+
+def describe_run(perf: pd.DataFrame) -> str:
+    """``"synthetic data (polygon-demo), realistic costs"``: what a result is, in words."""
+    labels = run_labels(perf)
+    if labels["data"] == "unknown":
+        return f"bundle and data unknown, {labels['costs']} costs"
+    return f"{labels['data']} ({labels['bundle']}), {labels['costs']} costs"

@@ -5,19 +5,27 @@ Definitions (one row per asset and session ``D``, :func:`gap_events`):
 ``gap``
     ``open(D) / close(D-1) - 1`` where ``D-1`` is the previous **session** (no gap when the
     asset did not trade on ``D-1`` or ``D``). Binned into :data:`factors.gap.GAP_CLASSES`
-    (``<=-10%``, ``-10%..-5%``, ``-5%..-2%``, ``-2%..2%``, ``2%..5%``, ``5%..10%``,
-    ``10%..20%``, ``>20%``; a value on a bound goes to the class farther from zero).
+    with the bins of "Gap % and Float" (``003_290001eae97eba9c.txt`` lines 13-15:
+    ``pd.cut(gap_pct, bins=[-inf, -10, -5, -2, 2, 5, 10, 20, inf])``), closed on the right
+    like ``pd.cut``: ``<=-10%`` is ``(-inf, -10]``, ``-2%..2%`` is ``(-2, 2]``, ``>20%`` is
+    ``(20, inf]``, so a value on a bound goes to the class below it.
 ``direction``
     ``up`` (gap > 0), ``down`` (gap < 0) or ``flat``.
 gap fill
-    A gap-up fills when a later low <= ``close(D-1)``, a gap-down when a later high >=
-    ``close(D-1)`` (a flat open fills at once). **The gap day counts as day 1**: "filled
-    within 1 day" means the same session's low (high) reached the prior close; "within N
-    days" means on one of the sessions ``D .. D+N-1``. ``days_to_fill`` is that 1-based count
-    (NaN: not filled in the horizon). ``filled_N`` is NaN (censored, left out of the
-    probabilities) when the fill did not happen and fewer than ``N`` sessions from ``D`` are
-    in the data (end of the bundle, or the asset's last bar). A session without trades
-    inside the window counts as a session without a fill.
+    The article's ``gap_fill_analysis`` (``003_290001eae97eba9c.txt`` lines 119-146): for a
+    gap on row ``idx`` and ``days`` in (1, 3, 5, 10, 20), ``future_data =
+    df.loc[idx:idx+days]`` -- label slicing, both ends included -- so "filled within N days"
+    looks at the **N + 1 sessions D .. D+N** (the gap day itself and the N sessions after
+    it). A gap-up (``gap_pct > 0``) fills when ``future_data['low'].min() <= prev_close``;
+    any other gap (down, or flat: the article's ``else``) when ``future_data['high'].max()
+    >= prev_close``. ``days_to_fill`` is the first ``k`` with a fill on session ``D+k``
+    (``0``: the gap day itself; NaN: no fill by ``D+20``), so ``filled_N = days_to_fill <=
+    N``. An event whose window is not complete in the data -- ``D+N`` after the bundle's last
+    session or the asset's last bar (the article's ``if idx + days < len(df)``) -- is
+    **dropped** from that horizon (``filled_N`` NaN) whether or not it filled: counting the
+    early fills of short windows but not their misses would inflate the fill rates. Windows
+    count sessions of the bundle's calendar; a session without trades inside the window
+    counts as a session without a fill (the article's frame has a row per traded day).
 continuation
     ``close(D) / open(D) - 1``: positive after a gap-up means the gap continued, after a
     gap-down it means the gap reversed.
@@ -195,8 +203,8 @@ def gap_events(daily: pd.DataFrame, start=None, end=None, assets: pd.DataFrame |
     last_valid = np.where(finite.any(axis=0), n_s - 1 - np.argmax(finite[::-1], axis=0), -1)
     max_h = max(horizons)
     days_to_fill = np.full(c.shape, np.nan)
-    up = gap >= 0
-    for k in range(min(max_h, n_s)):  # day k+1 = session D+k
+    up = gap > 0  # the article's ``if gap_row['gap_pct'] > 0`` (else: the gap-down test)
+    for k in range(min(max_h + 1, n_s)):  # session D+k, k = 0 (the gap day) .. max_h
         lk = np.full_like(l, np.nan)
         hk = np.full_like(h, np.nan)
         lk[: n_s - k] = l[k:]
@@ -204,9 +212,10 @@ def gap_events(daily: pd.DataFrame, start=None, end=None, assets: pd.DataFrame |
         with np.errstate(invalid="ignore"):
             hit = np.where(up, lk <= prior, hk >= prior)
         new = hit & np.isnan(days_to_fill)
-        days_to_fill[new] = k + 1
-    # sessions observed from D on (D included), up to the asset's last bar and the data end
-    observed = np.minimum(last_valid[None, :], n_s - 1) - rows_idx + 1
+        days_to_fill[new] = k
+    # the last session D+k present for the asset (its last bar, the data's end): a window
+    # D..D+N is complete when D+N <= that session
+    last_row = np.minimum(last_valid[None, :], n_s - 1) - rows_idx
     out = {}
     mask = np.isfinite(gap)
     if start is not None:
@@ -232,11 +241,11 @@ def gap_events(daily: pd.DataFrame, start=None, end=None, assets: pd.DataFrame |
     with np.errstate(invalid="ignore", divide="ignore"):
         ev["continuation"] = ev["close"] / ev["open"] - 1.0
     dtf = days_to_fill[ii, jj]
-    obs = observed[ii, jj]
+    reach = last_row[ii, jj]
     ev["days_to_fill"] = dtf
     for n in horizons:
         filled = (dtf <= n).astype(float)
-        filled[~(dtf <= n) & (obs < n)] = np.nan  # not filled yet and not observed long enough
+        filled[reach < n] = np.nan  # window D..D+N not complete: dropped, filled or not
         ev[f"filled_{n}"] = filled
     if assets is not None and "shares_outstanding" in assets:
         shares = pd.to_numeric(assets["shares_outstanding"], errors="coerce")
@@ -269,15 +278,20 @@ def daily_gaps(bundle="polygon", start=None, end=None, environ=None, bundle_data
 
 # ----------------------------------------------------------------------------- tables
 def gap_fill_table(events: pd.DataFrame, by="gap_class", horizons=FILL_HORIZONS) -> pd.DataFrame:
-    """Per group: events, mean gap (%), fill probability within each horizon (censored
-    events left out), mean days to fill (of filled events), continuation mean/median and
-    share positive."""
+    """Per group: events, mean gap (%), fill probability within each horizon (the share of
+    the events with a complete window ``D .. D+N`` that filled in it: the article's ``fills /
+    total``; events without a complete window are left out), mean days to fill (``k`` of the
+    fill on session ``D+k``, over the events that filled within the longest horizon with its
+    window complete), continuation mean/median and share positive."""
     keys = [by] if isinstance(by, str) else list(by)
     g = events.groupby(keys, observed=False, sort=True)
     out = pd.DataFrame({"events": g.size(), "mean_gap_pct": g["gap_pct"].mean()})
     for n in horizons:
         out[f"fill_{n}d"] = g[f"filled_{n}"].mean()
-    out["mean_days_to_fill"] = g["days_to_fill"].mean()
+    longest = f"filled_{max(horizons)}"
+    filled = events["days_to_fill"].where(events[longest] == 1)
+    out["mean_days_to_fill"] = filled.groupby([events[k] for k in keys], observed=False,
+                                              sort=True).mean()
     out["cont_mean"] = g["continuation"].mean()
     out["cont_median"] = g["continuation"].median()
     out["cont_positive"] = g["continuation"].apply(
@@ -383,7 +397,7 @@ def plot_study(result: GapStudy, title=None):
     labels = [str(i) for i in result.by_gap.index]
     for c in fill_cols:
         ax.plot(labels, result.by_gap[c].to_numpy(dtype=float), marker="o", label=c[5:])
-    ax.set_title("Gap-fill probability by gap class (within N days; day 1 = gap day)")
+    ax.set_title("Gap-fill probability by gap class (within N days: sessions D..D+N)")
     ax.set_ylim(0, 1.05)
     ax.legend(title="within", loc="best")
     ax.tick_params(axis="x", labelrotation=30)
@@ -400,7 +414,7 @@ def plot_study(result: GapStudy, title=None):
         col = fill_cols[0] if "fill_1d" not in bs else "fill_1d"
         t = bs[col].unstack("direction") if "direction" in bs.index.names else bs[col]
         t.plot.bar(ax=ax)
-        ax.set_title(f"Same-day fill probability ({col}) by shares class, |gap| >= min gap")
+        ax.set_title(f"Fill probability by D+1 ({col}) by shares class, |gap| >= min gap")
         ax.set_ylim(0, 1.05)
     ax = axes[1, 1]
     path = result.path

@@ -14,10 +14,25 @@ What is handled (and how), rather than rejected:
 - volume above what zipline's uint32 storage holds: kept here, reported by the ingest.
 
 What is rejected (``bad_rows="raise"``, the default) or dropped and counted (``bad_rows="skip"``):
-non-numeric values, NaN / zero / negative prices, ``high < low`` or open/close outside
-[low, high], negative volume, tickers that are empty or hold characters other than letters,
-digits, ``.`` and ``-`` (``../x``, ``A/B``), bars whose time is not on a whole minute or
-whose ET date is not the file's date.
+non-numeric values, NaN / zero / negative prices, infinite prices or volumes (``inf``,
+``1e400``), prices above :data:`MAX_PRICE` or below :data:`MIN_PRICE`, ``high < low`` or
+open/close outside [low, high], negative volume, tickers that are empty or hold characters
+other than letters, digits, ``.`` and ``-`` (``../x``, ``A/B``), bars whose time is not on a
+whole minute or whose ET date is not the file's date, ``window_start`` values that are no
+integer (``inf``, ``1e30``).
+
+The price limit :data:`MAX_PRICE` ($4,294,967.29) is what the bundle can store: zipline keeps
+daily prices as uint32 x 1000 (``(2**32 - 2) / 1000``; zipline refuses ``2**32 - 1``), and
+minute prices as uint32 x a per-sid ratio that is >= 1000 for any price up to the limit
+(:func:`bundles.polygon.bars.ohlc_ratio_for`). A price above it could only be kept in one
+store (or, above $4.29B, crashes zipline's writer naming nothing), so such a row is a bad
+row here, with the file, ticker and line. It is no real share price either: the highest
+priced US share, BRK.A, trades at ~$0.7-0.8M, five times below the limit, so a row above it
+is a data error (a bad print, a misplaced decimal). A tighter "absurd price" limit (say $1M)
+was not chosen because BRK.A at ~10%/year would cross it within a few years and real data
+would start failing. At the other end, :data:`MIN_PRICE` ($0.000001) is the smallest price the
+finest minute storage (x 1,000,000) keeps; a smaller one would be stored as 0, read back as
+"no trade" (listed stocks trade in steps of $0.0001 below $1).
 
 Unreadable files (truncated or corrupt gzip, missing or renamed columns) always raise.
 """
@@ -34,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .layout import FLAT_COLUMNS
@@ -41,6 +57,14 @@ from .market import et_midnight_ns
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 NS_PER_MINUTE = 60_000_000_000
+# The largest value zipline stores in its uint32 columns (check_uint32_safe refuses 2**32 - 1;
+# the same as bundles.polygon.bars.UINT32_MAX, which imports from here would make circular).
+_UINT32_STORABLE = 2**32 - 2
+#: Highest price a row may hold: what zipline's daily bars store (uint32 x 1000), ~$4.29M.
+MAX_PRICE = _UINT32_STORABLE / 1000
+#: Lowest price a row may hold: one unit of the finest minute storage (price x 1,000,000).
+MIN_PRICE = 1e-6
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _VALID_TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,19}$")
 # ns timestamps for 1990..2100 lie in [6.3e17, 4.2e18]; ms and us are 1e6 / 1e3 smaller.
 _NS_MIN = 6.0e17
@@ -154,8 +178,7 @@ def _parse(path: Path, data: bytes | None, table=None):
         if typed:
             values = arr.to_numpy(zero_copy_only=False).astype("float64")
         else:
-            values = pd.to_numeric(pd.Series(arr.to_numpy(zero_copy_only=False)),
-                                   errors="coerce").to_numpy(dtype="float64")
+            values = _floats(arr)
         if col == "transactions":
             values = np.nan_to_num(values)  # Polygon leaves it blank on some bars
         numeric[col] = values
@@ -164,20 +187,49 @@ def _parse(path: Path, data: bytes | None, table=None):
         ws_ok = ~np.asarray(ws_col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         ws = ws_col.fill_null(0).to_numpy(zero_copy_only=False).astype("int64")
     else:
-        parsed = pd.to_numeric(pd.Series(ws_col.to_numpy(zero_copy_only=False)), errors="coerce")
+        texts = ws_col.to_numpy(zero_copy_only=False)
+        parsed = pd.to_numeric(pd.Series(texts), errors="coerce")
         ws_ok = parsed.notna().to_numpy()
         # exact integers: float64 would lose the last digits of ns timestamps
-        ws = np.array([_exact_int(x) if ok else 0 for x, ok in
-                       zip(ws_col.to_numpy(zero_copy_only=False), ws_ok)], dtype="int64")
+        ints = [_exact_int(x) if ok else None for x, ok in zip(texts, ws_ok)]
+        ws_ok = np.array([i is not None for i in ints], dtype=bool)
+        ws = np.array([0 if i is None else i for i in ints], dtype="int64")
     numeric["window_start"] = (ws, ws_ok)
     return codes, symbols, numeric
 
 
-def _exact_int(text: str) -> int:
+def _floats(column) -> np.ndarray:
+    """A string column as float64, a value that does not parse as NaN. Arrow's cast when the
+    whole column parses, else Python's ``float`` per value: both round correctly, so a good
+    value reads as the very same float as on the typed path (pandas' ``to_numeric`` can be
+    one ulp off) whatever bad cell sent the file down this path."""
     try:
-        return int(text)
+        cast = pc.cast(column, pa.float64())
+    except pa.ArrowException:
+        return np.array([_float(x) for x in column.to_pylist()], dtype="float64")
+    return cast.fill_null(np.nan).to_numpy(zero_copy_only=False).astype("float64")
+
+
+def _float(text) -> float:
+    # what Arrow's parser takes: no blanks, no digit separators ("1_000"), no empty cell
+    if not text or text != text.strip() or "_" in text:
+        return np.nan
+    try:
+        return float(text)
     except ValueError:
-        return int(float(text))
+        return np.nan
+
+
+def _exact_int(text: str) -> int | None:
+    """The integer ``text`` spells (``1.7e18`` too); None for inf, NaN and values outside int64."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            value = int(float(text))
+        except (ValueError, OverflowError):
+            return None
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
 def _bad(path, line, ticker, message):
@@ -236,7 +288,7 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
         flag(np.isnan(values), f"missing, NaN or non-numeric {col}")
 
     ws, ws_ok = numeric["window_start"]
-    flag(~ws_ok, "missing or non-numeric window_start")
+    flag(~ws_ok, "missing, non-numeric or out-of-range window_start")
     if ws_ok.any():
         med = np.median(np.abs(ws[ws_ok]))
         if med < _MS_MIN:
@@ -250,7 +302,17 @@ def read_day_file(path, day, kind: str = "minute", bad_rows: str = "raise") -> D
 
     o, h, l, c, v = (numeric[k] for k in ("open", "high", "low", "close", "volume"))
     with np.errstate(invalid="ignore"):
+        # inf would pass every comparison below and crash zipline's writer, naming nothing
+        for col in ("open", "high", "low", "close", "volume"):
+            flag(np.isinf(numeric[col]) & ~bad, f"{col} is not finite")
         flag(~((o > 0) & (h > 0) & (l > 0) & (c > 0)) & ~bad, "price is NaN, zero or negative")
+        for col in PRICE_COLUMNS:
+            flag((numeric[col] > MAX_PRICE) & ~bad,
+                 f"{col} is above the largest storable price ${MAX_PRICE:,.2f} (zipline keeps "
+                 "daily prices as uint32 x 1000): a bad print or a misplaced decimal")
+            flag((numeric[col] < MIN_PRICE) & ~bad,
+                 f"{col} is below the smallest storable price ${MIN_PRICE:.6f} (it would be "
+                 "stored as 0, read back as no trade)")
         flag((h < l) & ~bad, "high < low")
         flag(((o > h) | (o < l) | (c > h) | (c < l)) & ~bad, "open/close outside [low, high]")
         flag((v < 0) & ~bad, "negative volume")

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 FLAT_COLUMNS = ["ticker", "volume", "open", "close", "high", "low", "window_start", "transactions"]
 MINUTE_DATASET = "minute_aggs_v1"
 DAY_DATASET = "day_aggs_v1"
@@ -188,20 +189,6 @@ def manifest_dir(root: Path) -> Path:
 def rejected_dir(root: Path, dataset: str) -> Path:
     """``raw/rejected/<dataset>``: downloaded records the ingest would refuse, with reasons."""
     return sip_dir(root).parent / "rejected" / dataset
-
-
-def read_reference(root: Path, name: str):
-    """Load ``raw/reference/<name>.json`` (``[]``/``{}`` when absent)."""
-    if name not in REFERENCE_FILES:
-        raise ValueError(f"unknown reference file {name!r}; expected one of {REFERENCE_FILES}")
-    path = reference_dir(root) / f"{name}.json"
-    if not path.exists():
-        return []
-    with open(path) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
 def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> bool:

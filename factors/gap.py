@@ -54,6 +54,9 @@ __all__ = [
     "GAP_CLASSES",
     "SHARES_CLASSES",
     "LIQUIDITY_RANKING",
+    "DEFAULT_LIQUIDITY_RANK",
+    "GAP_CLASS_BINS",
+    "GAP_TYPES",
 ]
 
 
@@ -86,19 +89,25 @@ def _check_window(name, window_length, minimum=2):
 
 
 # ----------------------------------------------------------------------------- liquidity
-#: How :func:`liquid_stocks` ranks dollar volume.
+#: How :func:`liquid_stocks` ranks dollar volume. The post (``004_3c38ecd07eeb7bfa.txt``
+#: line 21) and the stored sell-gap code (``sell_gap/pipeline.py`` @1019a71) rank with no mask
+#: (the default: the published figures); QuantRocket's 2024 code ranks within common stocks.
 LIQUIDITY_RANKING = {
+    "all_assets": "rank among every asset alive in the bundle, ETFs and ADRs included (the "
+                  "2020 post and code: percentile_between(90, 100) without a mask; default)",
     "common_stock": "rank among common stocks only (QuantRocket's 2024 sell-gap code: "
                     "percentile_between(90, 100, mask=common stock))",
-    "all_assets": "rank among every asset in the bundle, ETFs and ADRs included (the 2020 "
-                  "published buy/sell-gap run: percentile_between(90, 100) without a mask)",
 }
+#: the default of :func:`liquid_stocks` and of the buy/sell-gap screens
+DEFAULT_LIQUIDITY_RANK = "all_assets"
 
 
 def liquid_stocks(window_length=30, min_percentile=90, max_percentile=100,
-                  rank_within="common_stock"):
+                  rank_within=DEFAULT_LIQUIDITY_RANK):
     """Filter: assets in the top decile (by default) of average daily dollar volume.
 
+    QuantRocket: "liquid stocks only (top 10% by dollar volume)" (``004_3c38ecd07eeb7bfa.txt``
+    line 14), ``AverageDollarVolume(window_length=30).percentile_between(90, 100)`` (line 21).
     Dollar volume is zipline's :class:`~zipline.pipeline.factors.AverageDollarVolume`:
     ``sum(close_t * volume_t) / window_length`` over the last ``window_length`` sessions
     (adjusted closes and volumes; sessions without trades count as zero).
@@ -106,15 +115,16 @@ def liquid_stocks(window_length=30, min_percentile=90, max_percentile=100,
     Parameters
     ----------
     window_length : int >= 2
-        Sessions averaged (30 in both QuantRocket versions).
+        Sessions averaged (30 in every QuantRocket version).
     min_percentile, max_percentile : float in [0, 100]
         Percentile band kept (inclusive), ``90, 100`` = top decile.
-    rank_within : {"common_stock", "all_assets"} or Filter
+    rank_within : {"all_assets", "common_stock"} or Filter
         Which assets the percentiles are computed over (see :data:`LIQUIDITY_RANKING`).
+        ``"all_assets"`` (default, the 2020 post and code) ranks across every asset alive on
+        the session; combined with ``CommonStock()`` afterwards it keeps fewer stocks than
+        10% of the common stocks, because liquid ETFs take part of the top decile.
         ``"common_stock"`` ranks inside ``CommonStock()`` (QuantRocket 2024), so the top
-        decile always holds ~10% of common stocks. ``"all_assets"`` ranks across everything
-        (2020 published run); combined with ``CommonStock()`` afterwards it keeps fewer
-        stocks, because liquid ETFs take part of the top decile. A Filter ranks inside it.
+        decile always holds ~10% of common stocks. A Filter ranks inside it.
 
     Returns
     -------
@@ -238,26 +248,38 @@ class ExponentialMovingAverage(_MinWindowMixin, CustomFactor):
 
 
 class AverageRange(_MinWindowMixin, CustomFactor):
-    """Average daily range as a fraction of the close.
+    """Average daily range as a fraction of the session's **low**.
 
     .. math:: \\frac{1}{m}\\sum_{k=1}^{n} \\frac{\\mathrm{high}_{D-k} - \\mathrm{low}_{D-k}}
-              {\\mathrm{close}_{D-k}}
+              {\\mathrm{low}_{D-k}}
 
-    over the ``m`` sessions of the last ``n = window_length`` (20) that traded. 0.05 means
-    the stock's high-low range is 5% of its price on an average day.
+    "Gap % and Float" (``003_290001eae97eba9c.txt`` line 21):
+    ``df['avg_range'] = ((df['high'] - df['low']) / df['low']).rolling(20).mean()`` -- the
+    divisor is the low. 0.05 means the stock's high is 5% above its low on an average day.
 
-    **Default Inputs:** ``[EquityPricing.high, EquityPricing.low, EquityPricing.close]``
+    The window is the ``n = window_length`` (20) sessions before ``D`` (the article's row ``D``
+    also counts ``D``, unknown before the open). Sessions without trades (or ``low <= 0``):
+    ``full_window=False`` (default) averages the ``m`` that traded (the article's frame has
+    a row per traded day); ``full_window=True`` is NaN unless all ``n`` traded (its
+    ``rolling(20).mean()`` on a frame with a row per session).
+
+    **Default Inputs:** ``[EquityPricing.high, EquityPricing.low]``
 
     **Default Window Length:** 20
     """
 
-    inputs = (EquityPricing.high, EquityPricing.low, EquityPricing.close)
+    inputs = (EquityPricing.high, EquityPricing.low)
     window_length = 20
+    params = {"full_window": False}
     window_safe = True
 
-    def compute(self, today, assets, out, high, low, close):
+    def compute(self, today, assets, out, high, low, full_window):
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:] = nanmean((high - low) / close, axis=0)
+            ratio = np.where(low > 0, (high - low) / low, np.nan)
+            mean = nanmean(ratio, axis=0)
+        if full_window:
+            mean = np.where(np.isfinite(ratio).all(axis=0), mean, np.nan)
+        out[:] = mean
 
 
 class RelativeVolume(_MinWindowMixin, CustomFactor):
@@ -287,9 +309,17 @@ class RelativeVolume(_MinWindowMixin, CustomFactor):
 
 
 # ----------------------------------------------------------------------------- classes
-#: Gap classes of :func:`gap_class`, most negative first.
+#: Bin edges of :func:`gap_class`, in percent: "Gap % and Float" (``003_290001eae97eba9c.txt``
+#: lines 13-15), ``pd.cut(df['gap_pct'], bins=[-np.inf, -10, -5, -2, 2, 5, 10, 20, np.inf])``;
+#: pandas' default ``right=True``: every class is closed on the right, ``(-10, -5]``.
+GAP_CLASS_BINS = (-np.inf, -10.0, -5.0, -2.0, 2.0, 5.0, 10.0, 20.0, np.inf)
+#: Gap classes of :func:`gap_class`, most negative first (one per bin of :data:`GAP_CLASS_BINS`).
 GAP_CLASSES = ("<=-10%", "-10%..-5%", "-5%..-2%", "-2%..2%", "2%..5%", "5%..10%", "10%..20%",
                ">20%")
+#: The article's names of the same classes (``003_290001eae97eba9c.txt`` lines 16-18).
+GAP_TYPES = dict(zip(GAP_CLASSES, ("large_gap_down", "medium_gap_down", "small_gap_down",
+                                   "no_gap", "small_gap_up", "medium_gap_up", "large_gap_up",
+                                   "massive_gap_up")))
 
 #: Shares-outstanding classes of :func:`shares_outstanding_class`, smallest first.
 SHARES_CLASSES = ("micro", "low", "medium", "large", "institutional")
@@ -411,34 +441,40 @@ def gap_zscore(open_or_premarket_price, prior_close, sigma):
 
 
 def _gap_codes(gap_pct):
+    """Index into :data:`GAP_CLASSES` of each value, -1 where ``pd.cut`` gives NaN."""
     g = np.asarray(gap_pct, dtype="float64")
-    with np.errstate(invalid="ignore"):
-        conditions = [g <= -10, g <= -5, g <= -2, g < 2, g < 5, g < 10, g <= 20, g > 20]
-        return np.select(conditions, range(len(GAP_CLASSES)), default=-1)
+    inner = np.asarray(GAP_CLASS_BINS[1:-1])
+    # right-closed bins: x in (e[i-1], e[i]] <=> i = number of inner edges strictly below x
+    codes = np.searchsorted(inner, g, side="left")
+    # pd.cut: NaN and values outside (-inf, inf] (that is -inf) are not in any bin
+    return np.where(np.isnan(g) | (g == -np.inf), -1, codes)
 
 
 def gap_class(gap_pct):
     """Bin gaps (in percent, e.g. from :func:`gap_percent`) into :data:`GAP_CLASSES`.
 
-    ==============  ========================
-    label           gap (percent)
-    ==============  ========================
-    ``<=-10%``      gap <= -10
-    ``-10%..-5%``   -10 < gap <= -5
-    ``-5%..-2%``    -5 < gap <= -2
-    ``-2%..2%``     -2 < gap < 2
-    ``2%..5%``      2 <= gap < 5
-    ``5%..10%``     5 <= gap < 10
-    ``10%..20%``    10 <= gap <= 20
-    ``>20%``        gap > 20
-    ==============  ========================
+    The bins of "Gap % and Float" (``003_290001eae97eba9c.txt`` lines 13-18): ``pd.cut`` with
+    :data:`GAP_CLASS_BINS`, closed on the right (pandas' default), so a value on a bound
+    belongs to the class **below** it:
 
-    A value on a bound goes to the class farther from zero, except +20 which stays in
-    ``10%..20%`` (the top class is strictly above 20).
+    ==============  ====================  ===================
+    label           gap (percent)         article's name
+    ==============  ====================  ===================
+    ``<=-10%``      gap <= -10            large_gap_down
+    ``-10%..-5%``   -10 < gap <= -5       medium_gap_down
+    ``-5%..-2%``    -5 < gap <= -2        small_gap_down
+    ``-2%..2%``     -2 < gap <= 2         no_gap
+    ``2%..5%``      2 < gap <= 5          small_gap_up
+    ``5%..10%``     5 < gap <= 10         medium_gap_up
+    ``10%..20%``    10 < gap <= 20        large_gap_up
+    ``>20%``        gap > 20              massive_gap_up
+    ==============  ====================  ===================
+
+    (:data:`GAP_TYPES` maps the labels to the article's names.)
 
     Returns
     -------
     Same shape: ordered categorical Series/DataFrame for pandas input, an object array (or a
-    str) otherwise; missing for NaN.
+    str) otherwise; missing for NaN (and ``-inf``, as ``pd.cut``).
     """
     return _labels(_gap_codes(gap_pct), GAP_CLASSES, gap_pct)

@@ -9,12 +9,14 @@ pipeline                   intraday use of the columns
 =========================  ==============================================================
 sell_gap_pipeline          short if ``open < prior_low - std`` and ``open < mavg``
                            (QuantRocket sell-gap; top 10 by ``std``)
-buy_gap_pipeline           buy if ``open < prior_low - std`` (the 2020 buy-on-gap run whose
-                           failure motivated sell-gap)
+buy_gap_pipeline           buy every ``open < prior_low - std`` (the 2020 buy-on-gap run whose
+                           failure motivated sell-gap); revised: and ``open > mavg``
 microcap_short_pipeline    short penny gap-ups: ``gap_zscore(open, prior_close, sigma)``
                            large and price above ``ema20``
 gap_and_go_pipeline        research: ``gap_class(gap_percent(open, prior_close))`` by
-                           ``shares_class``, ``avg_range`` and ``relative_volume``
+                           ``shares_class``, ``avg_range`` and ``relative_volume``; the Gap
+                           & Go article's scanner on the pre-market price, gap, volume,
+                           RVOL and score (``algorithms.gap_and_go.screen_gaps``)
 =========================  ==============================================================
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zipline.pipeline.data import EquityPricing
 from zipline.pipeline.factors import AverageDollarVolume, SimpleMovingAverage
 
 from .gap import (
+    DEFAULT_LIQUIDITY_RANK,
     AverageRange,
     DailyReturnsStdDev,
     ExponentialMovingAverage,
@@ -66,19 +69,43 @@ def _price_band(close, min_price, max_price, include_max=False):
     return _all_of(above, below)
 
 
+# ----------------------------------------------------------------------------- gap down
+# QuantRocket's buy/sell-gap screen, rule by rule. "post" is the blog post
+# ../shared/references/004_3c38ecd07eeb7bfa.txt, "pipeline.py" is sell_gap/pipeline.py of
+# quantrocket-codeload/sell-gap @1019a71 (the same lines in sell-gap.py's notebooks).
+#: "liquid stocks only (top 10% by dollar volume)" (post line 14);
+#: ``AverageDollarVolume(window_length=30).percentile_between(90, 100)`` (post line 21)
+GAP_DOWN_LIQUIDITY_WINDOW = 30
+#: ``mavg = SimpleMovingAverage(window_length=20, inputs=[EquityPricing.close])`` (post lines
+#: 16-17); "closed above their 20-day moving average" (post line 15):
+#: ``are_above_mavg = EquityPricing.close.latest > mavg`` (post line 22)
+GAP_DOWN_MAVG_WINDOW = 20
+#: ``"std": ExponentialWeightedMovingStdDev(inputs=[EquityPricing.close], window_length=63,
+#: decay_rate=0.99)`` (pipeline.py); the post's ``stds = context.candidates["std"]`` (line 36)
+GAP_DOWN_STD_WINDOW = 63
+GAP_DOWN_STD_DECAY = 0.99
+#: ``are_not_too_cheap = EquityPricing.close.latest > 10``, ``are_not_too_expensive =
+#: EquityPricing.close.latest < 2000`` (pipeline.py; "price must be between 10 and 2000",
+#: Part2-Universe-Selection.ipynb). Sell-gap only: the post's buy-on-gap screen (lines 24-30)
+#: has no price band.
+SELL_GAP_PRICE_BAND = (10.0, 2000.0)
+
+
 def _gap_down_columns(close, mavg, std_window, std_decay):
     return {
-        "prior_low": EquityPricing.low.latest,
+        "prior_low": EquityPricing.low.latest,   # "prior_low": EquityPricing.low.latest
         "std": price_std(window_length=std_window, decay_rate=std_decay),
         "mavg": mavg,
         "close": close,
     }
 
 
-def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000.0,
-                      above_mavg=True, liquidity_window=30, mavg_window=20, std_window=63,
-                      std_decay=0.99):
-    """QuantRocket's sell-on-gap screen.
+def sell_gap_pipeline(rank_within=DEFAULT_LIQUIDITY_RANK, min_price=SELL_GAP_PRICE_BAND[0],
+                      max_price=SELL_GAP_PRICE_BAND[1], above_mavg=True,
+                      liquidity_window=GAP_DOWN_LIQUIDITY_WINDOW,
+                      mavg_window=GAP_DOWN_MAVG_WINDOW, std_window=GAP_DOWN_STD_WINDOW,
+                      std_decay=GAP_DOWN_STD_DECAY):
+    """QuantRocket's sell-on-gap screen (``sell_gap/pipeline.py``).
 
     Columns
     -------
@@ -90,10 +117,12 @@ def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000
 
     Screen
     ------
-    ``are_common`` (``CommonStock()``) & ``are_liquid`` (top decile of 30-day average dollar
-    volume, ranked inside common stock by default, see :func:`factors.gap.liquid_stocks`) &
-    ``are_in_price_band`` (10 < close < 2000) & ``are_above_mavg`` (QuantRocket's "limit to
-    stocks that closed above their 20-day moving average"; ``above_mavg=False`` drops it).
+    ``are_common`` (``CommonStock()``; "common stocks only (no ETFs, ADRs, or preferred
+    shares)", post line 13) & ``are_liquid`` (top decile of 30-day average dollar volume;
+    ``rank_within="all_assets"``, the default, ranks across every asset as the post and its
+    code do, ``"common_stock"`` ranks inside common stocks as QuantRocket's 2024 code does;
+    see :func:`factors.gap.liquid_stocks`) & ``are_in_price_band`` (10 < close < 2000, both
+    strict) & ``are_above_mavg`` (close > 20-day mean, strict; ``above_mavg=False`` drops it).
     """
     _check_band(min_price, max_price)
     _check_window("mavg_window", mavg_window)
@@ -110,14 +139,18 @@ def sell_gap_pipeline(rank_within="common_stock", min_price=10.0, max_price=2000
     )
 
 
-def buy_gap_pipeline(rank_within="all_assets", min_price=None, max_price=None, above_mavg=True,
-                     liquidity_window=30, mavg_window=20, std_window=63, std_decay=0.99):
-    """The 2020 published buy-on-gap screen (QuantRocket blog "buy or sell down gaps").
+def buy_gap_pipeline(rank_within=DEFAULT_LIQUIDITY_RANK, min_price=None, max_price=None,
+                     above_mavg=True, liquidity_window=GAP_DOWN_LIQUIDITY_WINDOW,
+                     mavg_window=GAP_DOWN_MAVG_WINDOW, std_window=GAP_DOWN_STD_WINDOW,
+                     std_decay=GAP_DOWN_STD_DECAY):
+    """The 2020 published buy-on-gap screen (QuantRocket blog "buy the gap? sell the gap").
 
-    Same columns and named conditions as :func:`sell_gap_pipeline`, other defaults. Screen: ``are_common`` & ``are_liquid`` (top
-    decile of 30-day dollar volume ranked across **all** assets, as published) &
-    ``are_above_mavg``; no price band unless ``min_price``/``max_price`` are given. The
-    algorithm buys ``open < prior_low - std`` at the open and exits at the close.
+    The post's pipeline (``004_3c38ecd07eeb7bfa.txt`` lines 13-30): ``are_common_stocks &
+    are_liquid & are_above_mavg`` -- the same named conditions, columns and liquidity ranking
+    (across all assets by default) as :func:`sell_gap_pipeline`, and no price band unless
+    ``min_price``/``max_price`` are given (the 10..2000 band is in the sell-gap code only).
+    The algorithm buys ``open < prior_low - std`` (post line 39) after the open and sells in
+    the closing auction.
     """
     return sell_gap_pipeline(rank_within=rank_within, min_price=min_price, max_price=max_price,
                              above_mavg=above_mavg, liquidity_window=liquidity_window,
@@ -167,46 +200,66 @@ def microcap_short_pipeline(min_price=0.10, max_price=5.00, sigma_window=100, em
     )
 
 
-def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20):
-    """Gap & Go / gap-and-float research terms.
+def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20, min_avg_volume=None,
+                        max_shares=None, require_shares=False):
+    """Gap & Go / gap-and-float research terms, and the Gap & Go article's rules that are
+    known before the open.
 
     Columns
     -------
     prior_close, prior_high : previous session's close and high
     avg_range : :class:`~factors.gap.AverageRange` -- mean of (high - low) / close, 20 days
-    avg_volume : ``SimpleMovingAverage(inputs=[volume], window_length=20)`` (for today's
-                 relative volume: today's volume / avg_volume)
+    avg_volume : ``SimpleMovingAverage(inputs=[volume], window_length=20)`` -- the article's
+                 ``avg_volume_20d`` (``001_77709d99fd9024e0.txt`` line 107) and the base of
+                 its pre-market RVOL (:func:`~factors.gap_and_go.premarket_rvol`, line 119)
     relative_volume : :class:`~factors.gap.RelativeVolume` -- last volume / its 20-day mean
     adv : ``AverageDollarVolume(window_length=20)``
     above_sma20 : ``close > SimpleMovingAverage(inputs=[close], window_length=20)``
-    shares_outstanding : Polygon snapshot (shares outstanding, not the float)
+    shares_outstanding : Polygon snapshot -- shares OUTSTANDING, not the float (gapline has no
+                         float source; the article's ``float_shares`` rules use this column)
     shares_class : :class:`~factors.gap.SharesOutstandingClass` code (0 micro .. 4
                    institutional, -1 unknown)
 
     Screen
     ------
-    ``CommonStock()`` & close >= ``min_price`` (1.0) [& close <= ``max_price``].
+    ``are_common`` (``CommonStock()``) & ``have_close`` & ``are_above_min_price`` (prior close
+    >= ``min_price``, 1.0; ``None`` drops it: the article's price rule is on the pre-market
+    price) [& ``are_below_max_price``: close <= ``max_price``] [& ``are_liquid``: avg_volume
+    >= ``min_avg_volume``, the article's "avg_volume_20d >= 100_000 # Minimum liquidity",
+    line 107] [& ``are_small_float``: shares outstanding <= ``max_shares``, the article's
+    "float_shares <= self.max_float", line 106; an unknown count passes unless
+    ``require_shares``]. Bracketed conditions apply when their argument is given.
     """
     _check_band(min_price, max_price)
     _check_window("window_length", window_length)
     close = EquityPricing.close.latest
+    avg_volume = SimpleMovingAverage(inputs=[EquityPricing.volume], window_length=window_length)
+    shares = SharesOutstanding()
     are_common = CommonStock()
     have_close = close.notnull()
     are_above_min_price = close >= min_price if min_price is not None else None
     are_below_max_price = close <= max_price if max_price is not None else None
-    screen = _all_of(are_common, have_close, are_above_min_price, are_below_max_price)
+    are_liquid = avg_volume >= min_avg_volume if min_avg_volume is not None else None
+    are_small_float = None
+    if max_shares is not None:
+        are_small_float = shares <= max_shares
+        if not require_shares:
+            are_small_float = are_small_float | shares.isnull()
+    elif require_shares:
+        are_small_float = shares.notnull()
+    screen = _all_of(are_common, have_close, are_above_min_price, are_below_max_price,
+                     are_liquid, are_small_float)
     return Pipeline(
         columns={
             "prior_close": close,
             "prior_high": EquityPricing.high.latest,
             "avg_range": AverageRange(window_length=window_length),
-            "avg_volume": SimpleMovingAverage(inputs=[EquityPricing.volume],
-                                              window_length=window_length),
+            "avg_volume": avg_volume,
             "relative_volume": RelativeVolume(window_length=window_length),
             "adv": AverageDollarVolume(window_length=window_length),
             "above_sma20": close > SimpleMovingAverage(inputs=[EquityPricing.close],
                                                        window_length=window_length),
-            "shares_outstanding": SharesOutstanding(),
+            "shares_outstanding": shares,
             "shares_class": SharesOutstandingClass(),
         },
         screen=screen,

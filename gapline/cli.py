@@ -45,6 +45,19 @@ def status(bundle, clean_broken):
                    f"it is broken. Remove them with: gapline status -b {bundle} --clean-broken")
 
 
+_REST_ONLY = ("tickers", "types", "no_reference", "details", "refresh_reference", "api_url",
+              "retry_empty")
+_FLAT_FILES_ONLY = ("profile", "s3_endpoint", "jobs", "dry_run")
+
+
+def _given(ctx, names) -> list[str]:
+    """The options among ``names`` set on the command line (not left at their default)."""
+    from click.core import ParameterSource
+
+    return ["--" + n.replace("_", "-") for n in names
+            if ctx.get_parameter_source(n) not in (None, ParameterSource.DEFAULT)]
+
+
 @main.command("download")
 @click.option("--start", required=True, help="First session, YYYY-MM-DD.")
 @click.option("--end", default=None, help="Last session, YYYY-MM-DD (default: today; "
@@ -65,16 +78,54 @@ def status(bundle, clean_broken):
               "https://api.polygon.io works too). The key is sent only there.")
 @click.option("--retry-empty", is_flag=True, help="Request again tickers recorded as having "
               "no minute bars in a session.")
-def download_command(start, end, tickers, types, root, no_minute, no_daily, no_reference,
-                     details, refresh_reference, api_url, retry_empty):
+@click.option("--flat-files", is_flag=True, help="Sync the vendor's S3 flat files (minute and "
+              "day aggs of every ticker) instead of calling the REST API; needs the S3 keys of "
+              "the Massive dashboard (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile).")
+@click.option("--profile", default=None, metavar="NAME",
+              help="--flat-files: AWS profile holding the S3 keys (default: boto3's chain).")
+@click.option("--s3-endpoint", default=None, metavar="URL",
+              help="--flat-files: S3 endpoint (default: $GAPLINE_S3_ENDPOINT, else "
+              "https://files.massive.com).")
+@click.option("--jobs", default=4, show_default=True, type=click.IntRange(min=1),
+              help="--flat-files: files transferred at once.")
+@click.option("--dry-run", is_flag=True, help="--flat-files: list what would be fetched (new / "
+              "replaced / unchanged, with sizes); write nothing.")
+@click.pass_context
+def download_command(ctx, start, end, tickers, types, root, no_minute, no_daily, no_reference,
+                     details, refresh_reference, api_url, retry_empty, flat_files, profile,
+                     s3_endpoint, jobs, dry_run):
     """Fill the raw cache from the Polygon/Massive REST API ($POLYGON_API_KEY); resumable.
 
     Minute files are resumed per ticker: tickers a session's files lack are added in a part
-    file next to them. Records the ingest would refuse go to raw/rejected/, with reasons."""
+    file next to them. Records the ingest would refuse go to raw/rejected/, with reasons.
+
+    With --flat-files, sync the vendor's flat files from S3 instead: only files missing or
+    changed on the server are fetched; a replaced file's old copy is kept under a dated name
+    and recorded in raw/manifests/flatfiles.json. Reference data still comes from the REST
+    API (run once more without --flat-files, with --no-minute --no-daily)."""
     from bundles import download as dl
     from bundles import layout
     from bundles.options import parse_list
 
+    wrong = _given(ctx, _REST_ONLY if flat_files else _FLAT_FILES_ONLY)
+    if wrong:
+        raise click.UsageError(
+            f"{', '.join(wrong)}: only for the REST download, not with --flat-files (flat files "
+            f"hold every ticker)" if flat_files else f"{', '.join(wrong)}: only with --flat-files")
+    if flat_files:
+        datasets = [d for d, skip in ((layout.MINUTE_DATASET, no_minute),
+                                      (layout.DAY_DATASET, no_daily)) if not skip]
+        try:
+            summary = dl.sync_flat_files(root or layout.data_root(), start, end,
+                                         datasets=datasets, endpoint=s3_endpoint,
+                                         profile=profile, jobs=jobs, dry_run=dry_run)
+        except (dl.PolygonError, OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(summary.describe())
+        if summary.failed:
+            raise click.ClickException(f"{len(summary.failed)} flat file(s) failed; run again "
+                                       f"to fetch them")
+        return
     try:
         summary = dl.download(root or layout.data_root(), start, end,
                               tickers=parse_list(tickers), types=parse_list(types),
@@ -124,9 +175,10 @@ def tearsheet_command(perf_file, out_dir, title, benchmark, bundle, exit_times, 
 
     from analysis import tearsheet as ts
     from analysis.gapstats import daily_gaps
+    from analysis.perf_files import TEARSHEET_COLUMNS, load_perf
 
     try:
-        perf = ts.load_perf(perf_file, columns=ts.TEARSHEET_COLUMNS)
+        perf = load_perf(perf_file, columns=TEARSHEET_COLUMNS)
         start, end = ts.daily_returns(perf).index[[0, -1]].tz_localize(None)
         bench = ts.load_benchmark(benchmark, bundle, start, end) if benchmark else None
     except ValueError as exc:
@@ -153,7 +205,7 @@ def compare_command(perf_files, labels, out_dir):
     from pathlib import Path
 
     from analysis.compare import unique_labels, write_compare
-    from analysis.tearsheet import load_perf
+    from analysis.perf_files import load_perf
 
     names = [s.strip() for s in labels.split(",")] if labels else [Path(f).stem for f in perf_files]
     if len(names) != len(perf_files):
@@ -210,6 +262,135 @@ def demo(start, end, out_dir, bundle):
     table = run_demo(start, end, out_dir, bundle=bundle)
     click.echo(format_summary(table))
     click.echo(f"reports in {out_dir}/ (tear sheets: {out_dir}/<algorithm>/tearsheet/index.html)")
+
+
+# ----------------------------------------------------------------------------- sweeps
+@main.command("sweep", help="""Backtest ALGORITHM over a parameter grid, cost presets and
+walk-forward windows on a Dask cluster.
+
+ALGORITHM is a module name (sell_gap) or a file (algorithms/sell_gap.py). One task per
+(parameters, preset, window), each the same run as algorithms.runner.run. Results go to
+OUT/results.parquet (one row per task), heat maps, OUT/index.html, and per task under
+OUT/tasks/. Rerunning the same command skips finished tasks (--force reruns them); Ctrl-C
+keeps what finished.
+
+\b
+  gapline sweep algorithms/sell_gap.py -b polygon-demo --start 2024-10-01 --end 2024-12-31 \\
+      --grid top_n=5,10 --grid entry_minute=5,10 --costs published,realistic \\
+      --walk-forward 20D:10D --select sharpe --workers 2 -o sweeps/sg
+""")
+@click.argument("algorithm")
+@click.option("-b", "--bundle", default="polygon-demo", show_default=True)
+@click.option("--start", required=True, help="First session (moved to the algorithm's "
+              "earliest start when its look-back needs it).")
+@click.option("--end", required=True, help="Last session.")
+@click.option("--grid", "grid_specs", multiple=True, metavar="NAME=V1,V2",
+              help="A parameter and its values (repeatable; the grid is their product).")
+@click.option("--costs", default="published", show_default=True,
+              help="Comma-separated cost presets (zero, published, realistic).")
+@click.option("--walk-forward", default=None, metavar="IN:OUT",
+              help="Choose on IN, trade the next OUT, e.g. 2M:1M, 8W:4W, 40D:20D.")
+@click.option("--select", default="sharpe", show_default=True,
+              type=click.Choice(["sharpe", "sortino", "annual_return", "calmar",
+                                 "max_drawdown"]),
+              help="Walk-forward selection statistic.")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes (default: one per core).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A running Dask scheduler, e.g. tcp://host:8786 (instead of --workers).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Rerun tasks that already finished.")
+@click.option("--retry-errors", is_flag=True, help="Rerun tasks that finished with an error.")
+@click.option("--keep-perf", is_flag=True, help="Also keep each task's perf frame "
+              "(OUT/perf/<key>.pickle).")
+@click.option("--heatmap", default=None, metavar="X,Y", help="The two parameters of the heat "
+              "maps (default: the first two of the grid).")
+@click.option("--capital-base", default=1_000_000.0, show_default=True, type=float)
+@click.option("-e", "--extension", "extensions", multiple=True, type=click.Path(exists=True),
+              help="zipline extension file to load on every worker (repeatable; gapline's "
+              "own is always loaded).")
+@click.option("--dashboard-address", default=":8787", show_default=True,
+              help="Where the local cluster serves the Dask dashboard.")
+def sweep_command(algorithm, bundle, start, end, grid_specs, costs, walk_forward, select,
+                  workers, scheduler, out_dir, force, retry_errors, keep_perf, heatmap,
+                  capital_base, extensions, dashboard_address):
+    _agg_backend()
+    import sys
+
+    from . import sweep as sw
+
+    if workers is not None and scheduler:
+        raise click.BadParameter("give --workers or --scheduler, not both", param_hint="--workers")
+    try:
+        spec = sw.SweepSpec(algorithm, start, end, bundle=bundle,
+                            grid=sw.parse_grid(grid_specs), costs=tuple(sw.parse_list(costs)),
+                            walk_forward=walk_forward, select=select,
+                            capital_base=capital_base, keep_perf=keep_perf,
+                            heatmap=tuple(sw.parse_list(heatmap)) or None)
+        if spec.heatmap and not set(spec.heatmap) <= set(spec.grid):
+            raise sw.GridError(f"--heatmap {heatmap}: name parameters of the --grid")
+        client, cluster = sw.start_client(workers, scheduler, dashboard_address, extensions)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    bar = {}
+
+    def on_start(todo, skipped):
+        click.echo(f"{todo + skipped} tasks: {todo} to run, {skipped} finished before "
+                   f"(--force reruns them)")
+        bar["bar"] = click.progressbar(length=todo, label="sweep", file=sys.stderr,
+                                       show_pos=True, show_eta=True)
+        bar["bar"].__enter__()
+
+    def on_result(row):
+        bar["bar"].update(1)
+
+    try:
+        link = sw.dashboard_link(client)
+        click.echo(f"Dask dashboard: {link}" if link else
+                   "Dask dashboard: not available (install bokeh)")
+        outcome = sw.run_sweep(spec, out_dir, client, force=force, retry_errors=retry_errors,
+                               on_start=on_start, on_result=on_result)
+    except sw.SweepInterrupted as exc:
+        o = exc.outcome
+        raise click.ClickException(
+            f"interrupted: {len(o.results)} finished tasks kept in {out_dir} "
+            f"(results.parquet); rerun the same command to resume") from None
+    except (ValueError, TypeError, sw.ClusterError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if "bar" in bar:
+            bar["bar"].__exit__(None, None, None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    click.echo(format_sweep(outcome))
+
+
+def format_sweep(outcome) -> str:
+    """The end of ``gapline sweep``: ingestion, counts, best configurations, DSR/PBO."""
+    lines = [f"ingestion {outcome.ingestion['ingestion']} seen by "
+             f"{outcome.ingestion['workers']} workers; {outcome.ran} tasks run, "
+             f"{outcome.skipped} skipped, {outcome.errors} failed, {outcome.seconds:.1f} s"]
+    configs = outcome.report.get("configs")
+    for preset, info in outcome.report.get("summary", {}).get("presets", {}).items():
+        lines.append(f"\n{preset} costs:")
+        if configs is not None and len(configs):
+            part = configs[configs["costs"] == preset].sort_values("sharpe", ascending=False)
+            cols = ["config", "annual_return", "sharpe", "max_drawdown", "fills", "failed"]
+            lines.append(part[cols].head(5).to_string(index=False, float_format="%.4f"))
+        dsr = info["overfitting"]["deflated_sharpe"]
+        pbo = info["overfitting"]["pbo"]
+        lines.append(f"deflated Sharpe ratio of the best: {dsr['dsr']:.3f}" if "dsr" in dsr
+                     else f"deflated Sharpe ratio: {dsr.get('note')}")
+        lines.append(f"probability of backtest overfitting (CSCV): {pbo['pbo']:.3f}"
+                     if "pbo" in pbo else f"PBO: {pbo.get('note')}")
+        wf = info.get("walk_forward")
+        if wf:
+            lines.append("walk-forward: " + ", ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in wf.items()))
+    lines.append(f"\nwrote {outcome.out_dir}/results.parquet and "
+                 f"{outcome.report.get('paths', {}).get('html', outcome.out_dir)}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,11 +17,12 @@ TEARSHEETS = ("sell_gap", "microcap_short")
 
 def summary_row(perf: pd.DataFrame) -> dict:
     """Trades, annual return, Sharpe and max drawdown of one run."""
-    from analysis.fills import transactions_frame
+    from analysis.fills import run_labels, transactions_frame
     from analysis.tearsheet import daily_returns, perf_stats
 
     stats = perf_stats(daily_returns(perf))
-    return {"fills": len(transactions_frame(perf)),
+    return {"data": run_labels(perf)["data"],
+            "fills": len(transactions_frame(perf)),
             "annual_return": stats["annual_return"],
             "sharpe": stats["sharpe_ratio"],
             "max_drawdown": stats["max_drawdown"],
@@ -68,7 +69,7 @@ def run_demo(start, end, out_dir, bundle="polygon-demo", algorithms=DEMO_ALGORIT
         write_compare(perfs, out / algo / "compare")
         if algo in tearsheets:
             write_tearsheet(perfs["realistic"], out / algo / "tearsheet",
-                            title=f"{algo} on {bundle} (realistic costs)")
+                            title=f"{algo} on {bundle}")
     table = pd.DataFrame(rows).set_index(["algorithm", "costs"])
     table.to_csv(out / "summary.csv")
     return table
@@ -81,4 +82,8 @@ def format_summary(table: pd.DataFrame) -> str:
         shown[col] = shown[col].map(lambda v: f"{v:+.2%}")
     shown["sharpe"] = shown["sharpe"].map(lambda v: f"{v:.2f}")
     shown["end_value"] = shown["end_value"].map(lambda v: f"{v:,.0f}")
-    return shown.to_string()
+    kinds = sorted(set(shown.pop("data"))) if "data" in shown else []
+    head = f"Results on {' and '.join(kinds)}" if kinds else "Results"
+    if "synthetic data" in kinds:
+        head += " (polygon-demo: generated prices, not a market; the numbers test the code)"
+    return head + "\n" + shown.to_string()

@@ -153,13 +153,13 @@ STANDARD_RUNS = {
     "microcap_short": ("microcap_short", "2024-12-02", "2024-12-20", {"costs": "published"}),
     "microcap_short_realistic": ("microcap_short", "2024-12-02", "2024-12-20",
                                  {"costs": "realistic"}),
+    # the Gap & Go article's scanner and simulate_gap_trade (algorithms/gap_and_go.py)
     "gap_and_go": ("gap_and_go", "2024-10-01", "2024-10-31", {"costs": "published"}),
-    # looser rules (small gaps, any size, 1% positions) exercise more entries, the VWAP stop
-    # and the 15:45 exit
+    # the rules gap_and_go had before it followed the article (variant "loose": 50,000
+    # pre-market shares, no liquidity or score floor, 10% positions) trade more names, reach
+    # the VWAP stop, the target and the 15:45 exit
     "gap_and_go_loose": ("gap_and_go", "2024-10-01", "2024-10-31",
-                         {"costs": "published", "min_gap": 0.03, "min_pm_volume": 5000,
-                          "volume_confirm": 1.0, "max_price": 1000.0,
-                          "max_shares_outstanding": 1e12, "position_fraction": 0.01}),
+                         {"costs": "published", "variant": "loose"}),
 }
 STANDARD_CAPITAL = 1_000_000.0
 

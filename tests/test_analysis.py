@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from pandas.testing import assert_frame_equal, assert_series_equal  # noqa: E402
 
-from analysis import compare, gapstats, roundtrips as rt, tearsheet as ts  # noqa: E402
+from analysis import compare, gapstats, perf_files, roundtrips as rt, tearsheet as ts  # noqa: E402
 from bundles import layout  # noqa: E402
 from gapline.cli import main  # noqa: E402
 from bundles.polygon import PolygonBundleConfig, build_bundle  # noqa: E402
@@ -255,7 +255,7 @@ def test_load_perf_reads_a_csv_of_the_perf_frame(tmp_path):
                       "'created': Timestamp('2024-07-08 13:40:00+0000', tz='UTC'), "
                       "'sid': Equity(7 [XYZ])}]"]
     perf.to_csv(tmp_path / "perf.csv")
-    got = ts.load_perf(tmp_path / "perf.csv")
+    got = perf_files.load_perf(tmp_path / "perf.csv")
     (txn,) = got["transactions"].iloc[0]
     assert txn["sid"] == (7, "XYZ") and txn["dt"] == ts_et("2024-07-08 09:41")
     (order,) = got["orders"].iloc[0]
@@ -289,34 +289,39 @@ def assert_self_contained(path):
 
 # ============================================================================ gap statistics
 def _expected_events(daily, start, end, horizons=gapstats.FILL_HORIZONS):
-    """Plain pandas/Python: one loop per asset and session."""
+    """Plain pandas/Python, written after the article's ``gap_fill_analysis``
+    (``003_290001eae97eba9c.txt`` lines 119-146): per asset, a frame truncated at its last
+    bar (``len(df)``), and for each gap on row ``idx`` and each horizon ``days``:
+    ``if idx + days < len(df)``: ``future_data = df.loc[idx:idx+days]`` (both ends
+    included); up gaps (``gap_pct > 0``) fill on ``low.min() <= prev_close``, the others on
+    ``high.max() >= prev_close``."""
     sessions = sorted(daily["session"].unique())
     rows = []
     for sid, g in daily.groupby("sid"):
-        g = g.set_index("session").reindex(sessions)
+        g = g.set_index("session").reindex(sessions).reset_index(drop=True)
         valid = [i for i in range(len(g)) if np.isfinite(g["close"].iloc[i])]
-        last_valid = valid[-1] if valid else -1
-        for i in range(1, len(g)):
-            day = g.index[i]
+        df = g.iloc[: valid[-1] + 1] if valid else g.iloc[:0]
+        for idx in range(1, len(g)):
+            day = sessions[idx]
             if day < pd.Timestamp(start) or day > pd.Timestamp(end):
                 continue
-            prior, o = g["close"].iloc[i - 1], g["open"].iloc[i]
+            prior, o = g["close"].iloc[idx - 1], g["open"].iloc[idx]
             if not (prior > 0) or not np.isfinite(o):
                 continue
             gap = o / prior - 1
-            days = np.nan
-            for k in range(max(horizons)):
-                if i + k >= len(g):
-                    break
-                lo, hi = g["low"].iloc[i + k], g["high"].iloc[i + k]
-                if (gap >= 0 and lo <= prior) or (gap < 0 and hi >= prior):
-                    days = k + 1
-                    break
+
+            def filled(days):
+                future_data = df.loc[idx:idx + days]
+                if gap > 0:
+                    return future_data["low"].min() <= prior
+                return future_data["high"].max() >= prior
+
+            days = next((k for k in range(max(horizons) + 1)
+                         if idx + k < len(g) and filled(k)), np.nan)
             row = {"session": day, "sid": sid, "gap": gap,
-                   "continuation": g["close"].iloc[i] / o - 1, "days_to_fill": days}
-            observed = min(last_valid, len(g) - 1) - i + 1
+                   "continuation": g["close"].iloc[idx] / o - 1, "days_to_fill": days}
             for n in horizons:
-                row[f"filled_{n}"] = 1.0 if days <= n else (np.nan if observed < n else 0.0)
+                row[f"filled_{n}"] = float(filled(n)) if idx + n < len(df) else np.nan
             rows.append(row)
     return pd.DataFrame(rows).sort_values(["session", "sid"]).reset_index(drop=True)
 
@@ -356,17 +361,19 @@ def test_gap_events_equal_a_plain_pandas_loop():
     expected = _expected_events(daily, start, end)
     cols = list(expected.columns)
     assert_frame_equal(events[cols], expected, check_dtype=False, rtol=1e-12)
-    # the censoring rule is exercised: some fills unknown for 20 days, some never filled
+    # the window rule is exercised: incomplete 20-day windows dropped (filled ones too),
+    # some never filled, fills on the gap day (k = 0) and later
     assert events["filled_20"].isna().any() and (events["filled_20"] == 0).any()
-    assert (events["days_to_fill"] == 1).any() and (events["days_to_fill"] > 1).any()
+    assert ((events["days_to_fill"] <= 3) & events["filled_20"].isna()).any()
+    assert (events["days_to_fill"] == 0).any() and (events["days_to_fill"] > 0).any()
     shares = dict(zip(events["sid"], events["shares_class"].astype(str)))
     assert shares == {0: "micro", 1: "low", 2: "medium", 3: "large", 4: "institutional",
                       5: "unknown"}
-    # plain pandas bins: same bounds as factors.gap.gap_class
+    # the article's bins: pd.cut(gap_pct, [-inf, -10, -5, -2, 2, 5, 10, 20, inf]), right-closed
     pct = 100 * expected["gap"]
-    bins = np.select([pct <= -10, pct <= -5, pct <= -2, pct < 2, pct < 5, pct < 10, pct <= 20],
-                     ["<=-10%", "-10%..-5%", "-5%..-2%", "-2%..2%", "2%..5%", "5%..10%",
-                      "10%..20%"], ">20%")
+    bins = pd.cut(pct, [-np.inf, -10, -5, -2, 2, 5, 10, 20, np.inf], labels=[
+        "<=-10%", "-10%..-5%", "-5%..-2%", "-2%..2%", "2%..5%", "5%..10%", "10%..20%",
+        ">20%"]).astype(str)
     assert list(events["gap_class"].astype(str)) == list(bins)
 
     table = gapstats.gap_fill_table(events)
@@ -378,6 +385,9 @@ def test_gap_events_equal_a_plain_pandas_loop():
             known = g[f"filled_{n}"].dropna()
             assert row[f"fill_{n}d"] == pytest.approx(known.mean() if len(known) else np.nan,
                                                       nan_ok=True)
+        done = g.loc[g["filled_20"] == 1, "days_to_fill"]
+        assert row["mean_days_to_fill"] == pytest.approx(
+            done.mean() if len(done) else np.nan, nan_ok=True)
         assert row["cont_mean"] == pytest.approx(g["continuation"].mean())
         assert row["cont_median"] == pytest.approx(g["continuation"].median())
         assert row["cont_positive"] == pytest.approx((g["continuation"] > 0).mean())

@@ -3,6 +3,7 @@ file, ticker and line -- and nothing already stored is lost."""
 from __future__ import annotations
 
 import gzip
+import json
 import hashlib
 import os
 import re
@@ -228,17 +229,16 @@ def test_quoted_header_is_valid_csv(tmp_path):
     assert list(read_day_file(path, DAY).ticker) == ["AAA"]
 
 
-def test_prices_beyond_zipline_storage_are_reported_not_wrapped(tmp_path):
-    """$5M a share: minute bars keep it (per-sid ratio x100), daily x1000 storage cannot, so the
-    daily bar reads back as no trade and the ingest report says why -- never a wrapped value."""
+def test_prices_beyond_zipline_storage_are_bad_rows(tmp_path):
+    """$5M a share is more than zipline's daily bars can store (uint32 x 1000): the reader
+    rejects the row naming file, ticker and line (skip drops and reports it) -- never a
+    wrapped value, never a crash inside zipline's writer."""
     root, rng = tmp_path / "raw", np.random.default_rng(4)
     write_minute_days(root, pd.concat([minute_rows("HUGE", DAY, 5_000_000.0, rng, "09:30", "09:40"),
                                        minute_rows("OK", DAY, 20.0, rng, "09:30", "09:40")]))
-    data = build_bundle("test-huge", PolygonBundleConfig(root=root), tmp_path / "z")
-    sid = data.asset_finder.lookup_symbol("HUGE", pd.Timestamp(DAY)).sid
-    minute = data.equity_minute_bar_reader.get_value(
-        sid, pd.Timestamp(f"{DAY} 09:31", tz="America/New_York").tz_convert("UTC"), "open")
-    assert minute == pytest.approx(5_000_000.0, rel=1e-3)
-    assert np.isnan(data.equity_daily_bar_reader.get_value(sid, pd.Timestamp(DAY), "close"))
-    report = next((tmp_path / "z").rglob("ingest_report.json")).read_text()
-    assert "HUGE" in report and "exceeds" in report
+    with pytest.raises(FlatFileError, match=r"line 2, ticker 'HUGE': .*above the largest storable"):
+        build_bundle("test-huge", PolygonBundleConfig(root=root), tmp_path / "z")
+    data = build_bundle("test-huge", PolygonBundleConfig(root=root, bad_rows="skip"), tmp_path / "z")
+    assert [a.symbol for a in data.asset_finder.retrieve_all(data.asset_finder.sids)] == ["OK"]
+    report = json.loads(next((tmp_path / "z").rglob("ingest_report.json")).read_text())
+    assert report["file_counts"]["bad_rows"] == 11 and "'HUGE'" in report["skipped_rows"][0]

@@ -36,6 +36,13 @@ def _frames():
             big.loc[big.index[10], "volume"] = 5e9  # above uint32
         parts.append(big)
     frame = pd.concat(parts, ignore_index=True)
+    # closing crosses away from the last regular close: the open of the bar starting at the
+    # close is the official close (the daily close); 13:00 on the 3 July half day
+    start = pd.to_datetime(frame.window_start, utc=True).dt.tz_convert(ET).dt.strftime("%Y-%m-%d %H:%M")
+    for ticker, at, col in [("AAA", "2024-07-05 16:00", "low"), ("SPLT", "2024-07-03 13:00", "high")]:
+        row = (frame.ticker == ticker) & (start == at)
+        assert row.sum() == 1
+        frame.loc[row, "open"] = frame.loc[row, col]
     return frame
 
 
@@ -79,6 +86,18 @@ def synthetic(tmp_path_factory):
     _reference(root)
     data = build_bundle("test-synthetic", PolygonBundleConfig(root=root), zroot)
     return {"root": root, "zroot": zroot, "frame": frame, "data": data}
+
+
+def _official_close(frame, early_closes=EARLY):
+    """(day, ticker) -> the official close: the open of the bar STARTING at the close (16:00,
+    13:00 on half days), from ET wall-clock times; absent where there is no such bar."""
+    start = pd.to_datetime(frame["window_start"], utc=True).dt.tz_convert(ET)
+    date = start.dt.strftime("%Y-%m-%d")
+    close_at = np.where(date.isin(list(early_closes)), "13:00", "16:00")
+    at = frame[start.dt.strftime("%H:%M").to_numpy() == close_at]
+    day = pd.to_datetime(date[at.index])
+    return pd.Series(at["open"].to_numpy(), index=pd.MultiIndex.from_arrays(
+        [day, at["ticker"]], names=["day", "ticker"]))
 
 
 def _sid(data, symbol, as_of="2024-07-09"):
@@ -171,6 +190,13 @@ def test_daily_bars_are_dense_and_resampled_from_the_regular_session(synthetic):
         g = exp.groupby("day")
         exp_daily = pd.DataFrame({"open": g.open.first(), "high": g.high.max(), "low": g.low.min(),
                                   "close": g.close.last(), "volume": g.volume.sum()})
+        # the official close (the 16:00 / 13:00 bar's open) where there is one, else the
+        # last regular minute's close; high/low widened to it; volume: regular minutes only
+        official = _official_close(frame[frame.ticker == ticker]).xs(ticker, level="ticker")
+        official = official.reindex(exp_daily.index)
+        exp_daily["close"] = official.fillna(exp_daily["close"])
+        exp_daily["high"] = np.fmax(exp_daily["high"], official)
+        exp_daily["low"] = np.fmin(exp_daily["low"], official)
         asset = data.asset_finder.retrieve_asset(sid)
         sessions = reader.sessions[(reader.sessions >= asset.start_date) & (reader.sessions <= asset.end_date)]
         arrays = reader.load_raw_arrays(["open", "high", "low", "close", "volume"],
@@ -245,7 +271,11 @@ def test_split_and_dividend_adjusted_history(synthetic):
 
     exp = regular_session_expected(frame, EARLY)
     exp["day"] = exp.dt.dt.tz_convert(ET).dt.tz_localize(None).dt.normalize()
-    closes = exp.groupby(["day", "ticker"]).close.last().unstack()
+    last = exp.groupby(["day", "ticker"]).close.last()
+    # daily closes are official closes where a closing bar exists; the end session's value in
+    # a minute-mode history window comes from its minute bars (the 15:59 bar's close)
+    closes = _official_close(frame).reindex(last.index).fillna(last).unstack()
+    closes.iloc[-1] = last.unstack().iloc[-1]
     raw_spl = closes["SPLT"].round(3)
     raw_aaa = closes["AAA"].round(3)
     ex = pd.Timestamp("2024-07-08")

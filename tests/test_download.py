@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from bundles import download as dl
 from bundles.download import run as dl_run
+from bundles.reference_files import read_reference
 from bundles.layout import (
     DAY_DATASET,
     FLAT_COLUMNS,
     MINUTE_DATASET,
     day_file_path,
-    read_reference,
     write_day_file,
 )
 from bundles.options import parse_list

@@ -75,13 +75,18 @@ def test_gap_zscore_on_frames():
 
 
 def test_gap_class_bins_and_bounds():
-    pct = pd.Series([-25.0, -10.0, -9.99, -5.0, -4.0, -2.0, -1.99, 0.0, 1.99, 2.0, 4.99, 5.0,
-                     9.99, 10.0, 20.0, 20.01, np.nan], name="gap")
+    # the article's pd.cut bins (003_290001eae97eba9c.txt lines 13-15), closed on the right:
+    # a value on a bound belongs to the class below it (2.0 is no gap, 5.0 a small gap up)
+    pct = pd.Series([-25.0, -10.0, -9.99, -5.0, -4.0, -2.0, -1.99, 0.0, 1.99, 2.0, 2.01, 4.99,
+                     5.0, 5.01, 9.99, 10.0, 10.01, 20.0, 20.01, np.nan], name="gap")
     expected = pd.Series(pd.Categorical(
         ["<=-10%", "<=-10%", "-10%..-5%", "-10%..-5%", "-5%..-2%", "-5%..-2%", "-2%..2%",
-         "-2%..2%", "-2%..2%", "2%..5%", "2%..5%", "5%..10%", "5%..10%", "10%..20%", "10%..20%",
-         ">20%", None], categories=list(GAP_CLASSES), ordered=True), name="gap")
+         "-2%..2%", "-2%..2%", "-2%..2%", "2%..5%", "2%..5%", "2%..5%", "5%..10%", "5%..10%",
+         "5%..10%", "10%..20%", "10%..20%", ">20%", None],
+        categories=list(GAP_CLASSES), ordered=True), name="gap")
     assert_series_equal(gap_class(pct), expected)
+    cut = pd.cut(pct, bins=list(gap.GAP_CLASS_BINS), labels=list(GAP_CLASSES))
+    assert_series_equal(gap_class(pct), cut)
     frame = pd.DataFrame({"AAA": [-12.0, 3.0], "BBB": [25.0, np.nan]}, index=["d1", "d2"])
     cat = pd.CategoricalDtype(list(GAP_CLASSES), ordered=True)
     assert_frame_equal(gap_class(frame), pd.DataFrame({
@@ -164,11 +169,17 @@ def test_exponential_moving_average_compute():
 
 
 def test_average_range_and_relative_volume_compute():
+    # "Gap % and Float" line 21: ((high - low) / low).rolling(20).mean() -- over the low
     high = np.array([[11.0, 2.0], [12.0, np.nan], [10.5, 2.2]])
     low = np.array([[9.0, 1.0], [10.0, np.nan], [9.5, 2.0]])
-    close = np.array([[10.0, 1.5], [11.0, np.nan], [10.0, 2.1]])
-    out = run_compute(AverageRange(window_length=3), high, low, close)
-    np.testing.assert_allclose(out, [np.mean([0.2, 2 / 11, 0.1]), np.mean([1 / 1.5, 0.2 / 2.1])])
+    out = run_compute(AverageRange(window_length=3), high, low)
+    np.testing.assert_allclose(out, [np.mean([2 / 9, 2 / 10, 1 / 9.5]), np.mean([1.0, 0.1])])
+    # full_window=True: NaN unless every session of the window traded (rolling(3).mean())
+    out = run_compute(AverageRange(window_length=3, full_window=True), high, low)
+    assert out[0] == pytest.approx(np.mean([2 / 9, 2 / 10, 1 / 9.5])) and np.isnan(out[1])
+    frame = pd.DataFrame({"high": high[:, 0], "low": low[:, 0]})
+    article = ((frame["high"] - frame["low"]) / frame["low"]).rolling(3).mean().iloc[-1]
+    assert out[0] == pytest.approx(article, rel=1e-12)
     volume = np.array([[100.0, 0.0, 5.0], [300.0, 0.0, 0.0], [200.0, 0.0, 0.0]])
     out = run_compute(RelativeVolume(window_length=3), volume)
     np.testing.assert_allclose(out[:1], [1.0])  # 200 / mean(100, 300, 200)
@@ -247,6 +258,9 @@ def test_liquidity_ranking_choices_differ_only_in_the_mask():
     assert within.mask is CommonStock() and across.mask is not CommonStock()
     assert within.inputs == across.inputs
     assert set(gap.LIQUIDITY_RANKING) == {"common_stock", "all_assets"}
+    # the default is the 2020 post's reading: percentile_between(90, 100) without a mask
+    assert gap.DEFAULT_LIQUIDITY_RANK == "all_assets"
+    assert liquid_stocks() is across
 
 
 # ----------------------------------------------------------------------------- reference data

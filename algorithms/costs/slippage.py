@@ -216,22 +216,33 @@ class GaplineSlippage(EquitySlippageModel):
         return price if np.isfinite(price) else None
 
     def _auction_volume(self, data, asset, style) -> float:
+        """The cross's volume from the auction table; without one, the current bar's volume
+        (the opening bar holds the opening cross; the last bar is the closest proxy the
+        minute bars have for the closing one, and a smaller volume only costs more)."""
         session = session_of(data.current_dt)
         column = "open_volume" if isinstance(style, MarketOnOpen) else "close_volume"
         volume = self._prints().value(session, asset.sid, column)
-        if not np.isfinite(volume) and isinstance(style, MarketOnOpen):
-            volume = float(data.current(asset, "volume"))  # the opening bar holds the cross
+        if not (np.isfinite(volume) and volume > 0):
+            volume = float(data.current(asset, "volume") or 0.0)
         return volume
+
+    def _daily_sigma(self, data, asset) -> float:
+        """Parkinson volatility of the previous session's range, else today's so far."""
+        days = data.history(asset, ["high", "low"], 2, "1d")
+        for i in (0, 1):
+            sigma = parkinson_sigma(float(days["high"].iloc[i]), float(days["low"].iloc[i]))
+            if np.isfinite(sigma):
+                return sigma
+        return float("nan")
 
     def auction_impact(self, data, asset, style, price, shares) -> float:
         """Dollars per share beyond the print (see :mod:`algorithms.execution.auctions`)."""
         c = self.config
         if c.auction_impact_y <= 0:
             return 0.0
-        days = data.history(asset, ["high", "low"], 2, "1d")
-        sigma = parkinson_sigma(float(days["high"].iloc[0]), float(days["low"].iloc[0]))
-        return auction_impact(price, shares, self._auction_volume(data, asset, style), sigma,
-                              c.auction_impact_y, c.auction_impact_cap)
+        return auction_impact(price, shares, self._auction_volume(data, asset, style),
+                              self._daily_sigma(data, asset), c.auction_impact_y,
+                              c.auction_impact_cap)
 
     def _report_unclosed(self, order, data):
         """A market-on-close order that found no closing print (halted, delisted)."""

@@ -8,8 +8,8 @@ bundle's auction table (:mod:`.auctions`), and places orders (with attached prot
 children) through :mod:`.book`. The cost model (:mod:`algorithms.costs.slippage`) applies its
 slippage on top of these base prices; a fill never improves on them.
 """
-from .book import OrderBook, place, place_value
+from .book import Bracket, OrderBook, place, place_value
 from .styles import Limit, MarketOnClose, MarketOnOpen, Stop, StopLimit
 
-__all__ = ["Limit", "MarketOnClose", "MarketOnOpen", "OrderBook", "Stop", "StopLimit", "place",
+__all__ = ["Bracket", "Limit", "MarketOnClose", "MarketOnOpen", "OrderBook", "Stop", "StopLimit", "place",
            "place_value"]

@@ -12,6 +12,7 @@ MarketOnOpen       the session's first bar                its open (the opening 
 MarketOnClose      the session's last bar                 the official close
 Stop (buy)         high >= stop                           max(stop, open): a gap through
 Stop (sell)        low <= stop                            min(stop, open)  fills at the open
+  with min_volume  ... and volume >= min_volume           (the same)
 Limit (buy)        low <= limit                           limit
 Limit (sell)       high >= limit                          limit
 StopLimit          as Stop, then as Limit                 the Stop price if within the limit
@@ -37,8 +38,11 @@ def _finite(*values) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 
 
-def stop_triggered(stop_price: float, direction: int, bar: Bar) -> bool:
-    """A buy stop triggers when the bar's high reaches the stop, a sell stop on its low."""
+def stop_triggered(stop_price: float, direction: int, bar: Bar, min_volume: float = 0.0) -> bool:
+    """A buy stop triggers when the bar's high reaches the stop, a sell stop on its low; with
+    ``min_volume`` > 0 only on a bar that also trades at least ``min_volume`` shares."""
+    if min_volume > 0 and not (_finite(bar.volume) and bar.volume >= min_volume):
+        return False
     if direction > 0:
         return _finite(bar.high) and bar.high >= stop_price
     return _finite(bar.low) and bar.low <= stop_price
@@ -85,7 +89,7 @@ def base_price(style, direction: int, bar: Bar, *, first_bar: bool, last_bar: bo
     if isinstance(style, Stop):
         if triggered:  # the rest of a triggered stop is a market order
             return (bar.close if _finite(bar.close) and bar.volume > 0 else None), True
-        if not stop_triggered(style.stop_price, direction, bar):
+        if not stop_triggered(style.stop_price, direction, bar, style.min_volume):
             return None, False
         return stop_price_in_bar(style.stop_price, direction, bar), True
     if isinstance(style, StopLimit):

@@ -31,12 +31,20 @@ log = logging.getLogger(__name__)
 class Bracket:
     """Children a parent's fill creates for the filled shares: a protective stop at
     ``fill x (1 +/- stop_pct)`` and/or a target at ``fill x (1 -/+ target_pct)`` (as Limit),
-    or absolute prices; stop and target cancel each other (OCO)."""
+    or absolute prices; stop and target cancel each other (OCO). Computed prices are rounded
+    to ``decimals`` (brokers take stops in cents: 2)."""
 
     stop_pct: float | None = None
     target_pct: float | None = None
     stop_price: float | None = None
     target_price: float | None = None
+    decimals: int = 6
+
+    def __post_init__(self):
+        for name in ("stop_pct", "target_pct"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0 or None, got {value!r}")
 
     def children(self, fill_price: float, filled: int) -> list:
         """(amount, style) of the closing orders for ``filled`` shares bought/sold at
@@ -47,12 +55,12 @@ class Bracket:
         if stop is None and self.stop_pct is not None:
             stop = fill_price * (1.0 - side * self.stop_pct)
         if stop is not None:
-            out.append((-filled, Stop(round(stop, 6))))
+            out.append((-filled, Stop(round(stop, self.decimals))))
         target = self.target_price
         if target is None and self.target_pct is not None:
             target = fill_price * (1.0 + side * self.target_pct)
         if target is not None:
-            out.append((-filled, Limit(round(target, 6))))
+            out.append((-filled, Limit(round(target, self.decimals))))
         return out
 
 
@@ -73,8 +81,6 @@ class OrderBook:
     def register(self, order_id, style, bracket: Bracket | None = None):
         if style is not None:
             self.styles[order_id] = style
-        if isinstance(style, MarketOnOpen) and style.stop_pct is not None and bracket is None:
-            bracket = Bracket(stop_pct=style.stop_pct)
         if bracket is not None:
             self.brackets[order_id] = bracket
 
@@ -107,22 +113,36 @@ def book_of(context) -> OrderBook:
     return costs.book
 
 
+def _order_price(order, style, asset_price: float) -> float:
+    """What an open order is worth per share: its stop/limit price, else its asset's price."""
+    for attr in ("stop_price", "limit_price"):
+        value = getattr(style, attr, None)
+        if value is not None:
+            return float(value)
+    return asset_price
+
+
 def _gross_room(context, asset, amount, price, max_gross) -> int:
-    """The part of ``amount`` that keeps |positions| + |open orders| <= max_gross x equity."""
+    """The part of ``amount`` that keeps |positions| + |opening orders| <= max_gross x equity.
+
+    Each open order is valued at its own stop/limit price, else its own asset's last price;
+    orders that reduce a position (stops, targets, covers) do not add exposure."""
     algo = _algo(context)
+    book = book_of(context)
+    held = {a: p for a, p in algo.portfolio.positions.items() if p.amount}
+    if asset in held and (held[asset].amount > 0) != (amount > 0):
+        return amount  # closing orders never count against the limit
     equity = float(algo.portfolio.portfolio_value)
-    gross = 0.0
-    for a, pos in algo.portfolio.positions.items():
-        gross += abs(pos.amount * pos.last_sale_price)
+    gross = sum(abs(p.amount * p.last_sale_price) for p in held.values())
+    current = algo.trading_client.current_data
     for a, orders in algo.blotter.open_orders.items():
-        pos = algo.portfolio.positions.get(a)
-        px = pos.last_sale_price if pos is not None and pos.amount else price
+        position = held[a].amount if a in held else 0
+        asset_price = price if a == asset else float(current.current(a, "price"))
         for o in orders:
-            gross += abs(o.open_amount) * (px if math.isfinite(px) else price)
-    held = algo.portfolio.positions.get(asset)
-    reduces = held is not None and held.amount and (held.amount > 0) != (amount > 0)
-    if reduces:  # closing orders never count against the limit
-        return amount
+            if not o.open or (position and (position > 0) != (o.open_amount > 0)):
+                continue  # a closing order
+            px = _order_price(o, book.style(o.id), asset_price)
+            gross += abs(o.open_amount) * (px if math.isfinite(px) else 0.0)
     room = max_gross * equity - gross
     if room <= 0 or not math.isfinite(price) or price <= 0:
         return 0

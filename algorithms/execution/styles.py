@@ -21,17 +21,9 @@ class MarketOnOpen:
     """Market-on-open: the whole quantity at the opening print (the session's first regular
     trade, the open of Polygon's 09:30 bar = zipline's 09:31 bar). Placed before the open
     (``before_trading_start``), as exchanges accept MOO orders only before the opening cross.
-
-    ``stop_pct``: optional protective stop attached to the fill (a short's buy stop at
-    ``fill x (1 + stop_pct)``, a long's sell stop at ``fill x (1 - stop_pct)``), live from the
-    opening print on, so the opening bar's own high/low can trigger it.
+    A bracket attached to it (:class:`~algorithms.execution.book.Bracket`) is live from the
+    opening print on, so the opening bar's own high/low can trigger its stop.
     """
-
-    stop_pct: float | None = None
-
-    def __post_init__(self):
-        if self.stop_pct is not None and not (math.isfinite(self.stop_pct) and self.stop_pct > 0):
-            raise ValueError(f"stop_pct must be > 0 or None, got {self.stop_pct!r}")
 
 
 @dataclass(frozen=True)
@@ -51,12 +43,21 @@ MOC_CUTOFF_MINUTES = 10
 class Stop:
     """Resting stop: a buy stop triggers on a bar whose HIGH reaches ``stop_price``, a sell
     stop on a bar whose LOW reaches it; fills at the stop price, or at the bar's open when the
-    bar opens through the stop (a gap through fills at the first price available)."""
+    bar opens through the stop (a gap through fills at the first price available).
+
+    ``min_volume`` (default 0: no condition) makes it a volume-confirmed stop: it triggers
+    only on a bar that reaches the price AND trades at least ``min_volume`` shares (a breakout
+    "on volume"); a bar that reaches the price on less volume leaves it resting. Once triggered
+    it behaves as any stop. Amend it bar by bar (``OrderBook.amend``) to move the threshold."""
 
     stop_price: float
+    min_volume: float = 0.0
 
     def __post_init__(self):
         _check_price("stop_price", self.stop_price)
+        v = self.min_volume
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"min_volume must be a finite number >= 0, got {v!r}")
 
 
 @dataclass(frozen=True)

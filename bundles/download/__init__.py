@@ -22,6 +22,9 @@ header to the API origin only (``$GAPLINE_API_URL``, default ``https://api.massi
 redirects to other hosts are refused) and scrubbed from every message, exception and log
 record the client produces.
 
+The vendor's flat files themselves (S3, ``gapline download --flat-files``) are synced by
+:mod:`.flatfiles_s3` (:func:`sync_flat_files`) into the same layout.
+
 Modules: :mod:`.errors` (the :class:`PolygonError` family), :mod:`.redact` (keeping the key
 out of text), :mod:`.client` (:class:`PolygonClient`), :mod:`.convert` (results -> flat-file
 frames), :mod:`.validate` (what the ingest would refuse), :mod:`.manifest` (what each minute
@@ -43,6 +46,13 @@ from .client import (
     PolygonClient,
 )
 from .convert import bars_to_frame
+from .flatfiles_s3 import (
+    FlatFilesError,
+    FlatFilesSummary,
+    is_replaced_copy,
+    replaced_file_path,
+    sync_flat_files,
+)
 from .manifest import SessionManifest, manifest_path
 from .errors import (
     MissingApiKeyError,
@@ -63,9 +73,10 @@ __all__ = [
     "AGGS_LIMIT", "API_KEY_ENV", "API_URL_ENV", "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_TYPES", "DETAIL_FIELDS", "DIVIDEND_FIELDS", "MAX_RETRY_AFTER_ENV",
     "REFERENCE_LIMIT", "SPLIT_FIELDS", "TICKER_FIELDS",
-    "DownloadSummary", "MissingApiKeyError", "PaginationLoopError", "PolygonAuthError",
-    "PolygonClient", "PolygonError", "PolygonHTTPError", "RetriesExhaustedError",
-    "SessionManifest", "bar_problem", "bars_to_frame", "download", "manifest_path", "redact",
-    "safe_name", "sessions_between", "staging_dir", "staging_path", "ticker_problem",
-    "universe",
+    "DownloadSummary", "FlatFilesError", "FlatFilesSummary", "MissingApiKeyError",
+    "PaginationLoopError", "PolygonAuthError", "PolygonClient", "PolygonError",
+    "PolygonHTTPError", "RetriesExhaustedError",
+    "SessionManifest", "bar_problem", "bars_to_frame", "download", "is_replaced_copy",
+    "manifest_path", "redact", "replaced_file_path", "safe_name", "sessions_between",
+    "staging_dir", "staging_path", "sync_flat_files", "ticker_problem", "universe",
 ]

@@ -11,11 +11,11 @@ from typing import Iterable
 
 import pandas as pd
 
+from bundles.reference_files import read_reference
 from bundles.layout import (
     DAY_DATASET,
     MINUTE_DATASET,
     day_file_path,
-    read_reference,
     reference_dir,
     sip_dir,
     write_day_file,

@@ -3,14 +3,17 @@
 Ingest reads the raw cache (:mod:`bundles.layout`) in two passes so that memory does not grow
 with the number of days:
 
-1. **Day files, one at a time** (:mod:`.days`). Each minute file is validated
-   (:mod:`bundles.flatfiles`), its bars are split into regular session
-   (``calendar.session_minutes``, labels shifted +1 minute from Polygon's window START to
-   zipline's window END, so the 09:30 bar is stored at 09:31 and the 15:59 bar at 16:00;
-   early closes end at 13:00), pre-market (04:00 ET up to the open) and after-hours (the
-   close + 4 h). Regular-session bars of minute tickers are appended to per-bucket Arrow files
-   (tickers hashed into buckets); daily OHLCV and the extended-hours summaries are kept in
-   memory (one row per ticker-day).
+1. **Day files, one at a time** (:mod:`.days`). Each session's minute files (the day file and
+   any part files, merged by :mod:`.parts`) are validated (:mod:`bundles.flatfiles`), their
+   bars split into regular session (``calendar.session_minutes``, labels shifted +1 minute
+   from Polygon's window START to zipline's window END, so the 09:30 bar is stored at 09:31
+   and the 15:59 bar at 16:00; early closes end at 13:00), pre-market (04:00 ET up to the
+   open) and after-hours (the close + 4 h; its first bar, starting AT the close, holds the
+   closing cross and never enters the minute bars). Regular-session bars of minute tickers
+   are appended to per-bucket Arrow files (tickers hashed into buckets); daily OHLCV (close =
+   the official close, :mod:`.auctions`), the extended-hours summaries (with the 09:25 cut,
+   :mod:`.premarket_cut`) and the auction prints are kept in memory (one row per
+   ticker-day).
 2. **Buckets, one at a time** (:mod:`.minutes`). Each bucket is regrouped by ticker and
    written sid by sid (sid by sid is ~12x faster than day by day), with a per-sid OHLC ratio
    so sub-dollar and sub-penny prices keep their digits.
@@ -19,18 +22,21 @@ Then daily bars (:mod:`.daily`; dense: sessions without trades have NaN prices a
 volume), splits and cash dividends (:mod:`.adjustments`, after the daily bars: zipline
 computes dividend ratios from daily closes), assets with start/end dates (:mod:`.sids`: a
 reused ticker gets one sid per company, dates not overlapping) and exchanges (:mod:`.assets`,
-``country_code="US"``), and three side tables in the ingestion folder under ``gapline/``
+``country_code="US"``), and four side tables in the ingestion folder under ``gapline/``
 (:mod:`.side_tables`, :mod:`.report`): ``assets.parquet`` (Polygon type, primary exchange,
 FIGI, CIK, shares outstanding per sid), ``extended_hours.parquet`` (pre-market and
-after-hours open/high/low/last/volume/dollar volume per sid and session) and
-``ingest_report.json``.
+after-hours open/high/low/last/volume/dollar volume per sid and session, plus the pre-market
+cut at 09:25 ET), ``auctions.parquet`` (opening and closing cross prints and volumes per sid
+and session) and ``ingest_report.json``.
 
 A failed or interrupted ingest (exception, Ctrl-C or SIGTERM) removes its ingestion folder,
 so zipline keeps loading the previous ingestion (:mod:`.ingest`, the driver).
 
 Modules: :mod:`.config` (options), :mod:`.reference` (reference tickers, the universe),
-:mod:`.bars` (array kernels), :mod:`.days`, :mod:`.sids`, :mod:`.minutes`, :mod:`.assets`,
-:mod:`.daily`, :mod:`.adjustments`, :mod:`.side_tables`, :mod:`.report`, :mod:`.ingest`.
+:mod:`.bars` (array kernels), :mod:`.parts` (a session's files as one), :mod:`.auctions`
+(cross prints, official close), :mod:`.premarket_cut` (the 09:25 cut), :mod:`.days`,
+:mod:`.sids`, :mod:`.minutes`, :mod:`.assets`, :mod:`.daily`, :mod:`.adjustments`,
+:mod:`.side_tables`, :mod:`.report`, :mod:`.ingest`.
 zipline's private writer internals are touched only in :mod:`bundles.zipline_writers`.
 """
 from ..ingestions import SIDE_DIR

@@ -1,10 +1,14 @@
-"""Pass 1: the day files, one at a time -> daily bars, extended-hours summaries, bucket files.
+"""Pass 1: the day files, one at a time -> daily bars, extended-hours summaries, auction
+prints, bucket files.
 
-Each minute file's bars are split into the regular session (``calendar.session_minutes``,
+A session's minute data is its day file plus any part files ``gapline download`` added
+(:mod:`.parts`). Its bars are split into the regular session (``calendar.session_minutes``,
 labels shifted +1 minute from Polygon's window START to zipline's window END), pre-market
-(04:00 ET up to the open) and after-hours (the close + 4 h). Regular-session bars of minute
-tickers go to per-bucket Arrow files in ``tmpdir`` (tickers hashed into buckets, ticker as an
-int id) for pass 2; daily OHLCV and the extended-hours summaries stay in memory (one row per
+(04:00 ET up to the open) and after-hours (the close + 4 h; its first bar, the one starting AT
+the close, holds the closing cross). Regular-session bars of minute tickers go to per-bucket
+Arrow files in ``tmpdir`` (tickers hashed into buckets, ticker as an int id) for pass 2; daily
+OHLCV (close = the official close, :mod:`.auctions`), the extended-hours summaries (with the
+09:25 cut, :mod:`.premarket_cut`) and the auction prints stay in memory (one row per
 ticker-day).
 """
 from __future__ import annotations
@@ -21,8 +25,11 @@ from .. import layout
 from ..flatfiles import NS_PER_MINUTE, read_day_file
 from ..market import ET
 from ..progress import track
+from .auctions import apply_official_close, auction_prints
 from .bars import group_bounds, ohlcv_by_ticker
 from .config import PolygonBundleConfig
+from .parts import read_session_files
+from .premarket_cut import premarket_cut
 from .reference import Universe
 from .report import IngestReport
 
@@ -38,7 +45,8 @@ class DayData:
 
     daily_source: str  # "minute" or "day": where ``daily`` came from
     daily: pd.DataFrame  # DAILY_COLUMNS, one row per (ticker, session) with bars
-    extended: pd.DataFrame | None  # pm_*/ah_* summaries per (ticker, session)
+    extended: pd.DataFrame | None  # pm_*/pmcut_*/ah_* summaries per (ticker, session)
+    auctions: pd.DataFrame | None  # open/close prints per (ticker, session)
     id_tickers: np.ndarray  # ticker of each int id used in the bucket files
     bucket_files: dict  # bucket -> [Arrow file per day], in day order
 
@@ -47,9 +55,11 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
               end_session, tmpdir: Path, report: IngestReport, show: bool) -> DayData:
     """Read every day file between the sessions (counts and notes go to ``report``)."""
     cfg = config
-    minute_files = layout.list_day_files(cfg.root, layout.MINUTE_DATASET,
-                                         start_session, end_session)
-    day_files = layout.list_day_files(cfg.root, layout.DAY_DATASET, start_session, end_session)
+    # {session: [day file, part 1, ...]}: parts hold tickers downloaded later
+    minute_files = layout.list_day_file_parts(cfg.root, layout.MINUTE_DATASET,
+                                              start_session, end_session)
+    day_files = layout.list_day_file_parts(cfg.root, layout.DAY_DATASET, start_session,
+                                           end_session)
     sessions = calendar.sessions_in_range(start_session, end_session)
     source = cfg.daily_source
     if source == "auto":
@@ -77,10 +87,12 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
     ticker_ids: dict[str, int] = {}  # grows as files name new tickers
     n_buckets = 1
     bucket_files: dict[int, list[Path]] = {}
-    daily_parts, ext_parts = [], []
+    daily_parts, ext_parts, auction_parts = [], [], []
     work = sorted(s for s in sessions if s in minute_files or s in day_files)
     minute_work = [d for d in work if d in minute_files]
-    prefetched = _prefetch(lambda d: read_day_file(minute_files[d], d, "minute", cfg.bad_rows),
+    # read_day_file is looked up at call time (tests slow it down to interrupt an ingest)
+    prefetched = _prefetch(lambda d: read_session_files(minute_files[d], d, "minute",
+                                                        cfg.bad_rows, read_day_file),
                            minute_work)
     for i, day in enumerate(track(work, "reading day files", show)):
         if day in minute_files:
@@ -89,16 +101,22 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
             if i == 0:
                 est = max(len(frame), 1) * len(work)
                 n_buckets = int(np.clip(np.ceil(est / ROWS_PER_BUCKET), 1, 512))
-            daily, ext, written = _split_minute_frame(frame, day, calendar, universe, ticker_ids,
-                                                      n_buckets, tmpdir, report)
+            daily, ext, prints, written = _split_minute_frame(
+                frame, day, calendar, universe, ticker_ids, n_buckets, tmpdir, report)
             for b, path in written:
                 bucket_files.setdefault(b, []).append(path)
             if source == "minute" and daily is not None:
-                daily_parts.append(daily)
+                # close = the official close (the open of the bar starting at the close);
+                # fallback where there is no such bar: the last regular minute's close
+                daily = apply_official_close(daily.set_index("ticker"), prints, report)
+                daily_parts.append(daily.reset_index())
             if ext is not None:
                 ext_parts.append(ext)
+            if prints is not None:
+                auction_parts.append(prints.reset_index().assign(session=day))
         if source == "day" and day in day_files:
-            frame = read_day_file(day_files[day], day, "day", cfg.bad_rows)
+            # Polygon's day-agg close is the official close already
+            frame = read_session_files(day_files[day], day, "day", cfg.bad_rows, read_day_file)
             _note_frame(report, frame)
             uni, _, _ = _symbol_flags(universe, frame.symbols, ticker_ids)
             keep = uni[frame.codes]
@@ -110,7 +128,9 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
     daily = (pd.concat(daily_parts, ignore_index=True) if daily_parts else
              pd.DataFrame(columns=DAILY_COLUMNS))
     extended = pd.concat(ext_parts, ignore_index=True) if ext_parts else None
-    return DayData(source, daily, extended, np.array(list(ticker_ids), dtype=object), bucket_files)
+    auctions = pd.concat(auction_parts, ignore_index=True) if auction_parts else None
+    return DayData(source, daily, extended, auctions, np.array(list(ticker_ids), dtype=object),
+                   bucket_files)
 
 
 def _prefetch(read, items):
@@ -150,7 +170,12 @@ def _symbol_flags(universe: Universe, symbols, ticker_ids: dict):
 
 def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: dict,
                         n_buckets: int, tmpdir: Path, report: IngestReport):
-    """One minute file -> (daily rows, extended-hours rows, [(bucket, Arrow file written)])."""
+    """One session's minute bars -> (daily rows, extended-hours rows, auction prints by
+    ticker, [(bucket, Arrow file written)]).
+
+    The bar starting at the close (16:00, 13:00 on half days) ends at 16:01 / 13:01, after
+    the session's last minute, so it is never regular: it is the first after-hours bar, and
+    its open is the auction table's ``close_print``."""
     cal = calendar
     ws = frame.window_start
     end_label = ws + NS_PER_MINUTE
@@ -186,12 +211,26 @@ def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: di
 
     ext = []
     for prefix, mask in (("pm", premarket & in_uni), ("ah", afterhours & in_uni)):
-        agg = ohlcv_by_ticker(*subset(mask), dollar=True)
+        rows = subset(mask)
+        agg = ohlcv_by_ticker(*rows, dollar=True)
         if agg is None:
             continue
         agg = with_tickers(agg).rename(columns={"close": "last"})
         ext.append(agg.set_index("ticker").add_prefix(prefix + "_"))
-    ext_frame = pd.concat(ext, axis=1).reset_index().assign(session=day) if ext else None
+        if prefix == "pm":  # the pre-market as known at the 09:25 decision
+            c, w, _, h, l, cl, v = rows
+            cut = premarket_cut(c, w, h, l, cl, v, day)
+            if cut is not None:
+                ext.append(cut.set_axis(frame.symbols[cut.index], axis=0))
+    ext_frame = pd.concat(ext, axis=1).reset_index(names="ticker").assign(session=day) \
+        if ext else None
+
+    # The opening print (bar starting at the open) and the closing cross (bar starting AT
+    # the close, 16:00 / 13:00): the latter is after-hours above, never a regular minute.
+    c, w, o, _, _, _, v = subset(in_uni & ((ws == open_ns) | (ws == close_ns)))
+    prints = auction_prints(c, w, o, v, open_ns, close_ns)
+    if prints is not None:
+        prints = prints.set_axis(pd.Index(frame.symbols[prints.index], name="ticker"), axis=0)
 
     # Regular-session bars of minute tickers -> bucket files for pass 2 (ticker as int id).
     written = []
@@ -213,5 +252,5 @@ def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: di
                     pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table.take(pa.array(order[st:st + n])))
             written.append((b, path))
-    return daily, ext_frame, written
+    return daily, ext_frame, prints, written
 

@@ -40,7 +40,7 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
     start_session, end_session = pd.Timestamp(start_session), pd.Timestamp(end_session)
     show = show_progress
     r = IngestReport()
-    reference = load_reference_assets(config.root)
+    reference = load_reference_assets(config.root, config.bad_rows, r)
     universe = Universe.of(config, reference)
     tmpdir = Path(tempfile.mkdtemp(prefix="gapline-ingest-"))
     timings = r.seconds
@@ -60,8 +60,10 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
             write_daily(daily_bar_writer, days.daily, sids, calendar, start_session,
                         end_session, r, show)
         with _timed(timings, "write_adjustments"):
-            n_splits, n_dividends = write_adjustments(adjustment_writer, config.root, sids)
-        write_side_tables(output_dir, assets, days.extended, sids)
+            n_splits, n_dividends = write_adjustments(adjustment_writer, config.root, sids,
+                                                         config.bad_rows, r)
+        r.auction_rows = write_side_tables(output_dir, assets, days.extended, days.auctions,
+                                           sids)
         report = write_report(output_dir, r, config, days.daily_source, start_session,
                               end_session, assets, n_splits, n_dividends)
     finally:

@@ -24,6 +24,7 @@ def write_minutes(minute_bar_writer, calendar, bucket_files: dict, id_tickers: n
     returns the OHLC ratio of each sid written."""
     ratios: dict[int, int] = {}
     zipline_writers.use_ohlc_ratios(minute_bar_writer, ratios)  # filled as sids are written
+    no_asset = []  # tickers with minute bars but no daily bar (daily_source=day): no sid
     for b in track(sorted(bucket_files), "writing minute bars (buckets)", show):
         table = pa.concat_tables(pa.ipc.open_file(str(p)).read_all() for p in bucket_files[b])
         tid = table.column("tid").to_numpy()
@@ -43,8 +44,11 @@ def write_minutes(minute_bar_writer, calendar, bucket_files: dict, id_tickers: n
                 days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert(ET)
                         .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
                 owners = sids.map(np.full(len(days), ticker, dtype=object), days)
-            else:
+            elif ticker in sids.sid_of_ticker:
                 owners = np.full(len(end_ns), sids.sid_of_ticker[ticker], dtype=np.int64)
+            else:
+                no_asset.append(ticker)
+                continue
             for sid in np.unique(owners):
                 m = owners == sid
                 _write_sid(minute_bar_writer, ratios, int(sid), ticker, end_ns[m],
@@ -52,6 +56,10 @@ def write_minutes(minute_bar_writer, calendar, bucket_files: dict, id_tickers: n
                            report)
         for p in bucket_files[b]:
             p.unlink()
+    if no_asset:
+        report.notes.append(
+            f"{len(no_asset)} ticker(s) have minute bars but no day-aggregate bar, so no asset; "
+            f"their minute bars were not ingested, e.g. {sorted(no_asset)[0]}")
     # Sids outside the minute subset get an empty table: zipline's minute reader treats a
     # short table as "no trades" (NaN price, zero volume) but raises NoDataForSid when the
     # table is missing, which would crash a minute backtest on any such screened name.

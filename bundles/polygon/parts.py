@@ -18,12 +18,13 @@ from ..flatfiles import DayFrame, read_day_file
 ARRAYS = ("window_start", "open", "high", "low", "close", "volume")
 
 
-def read_session_files(paths: list[Path], day, kind: str = "minute",
-                       bad_rows: str = "raise") -> DayFrame:
-    """Every file of session ``day`` (day file first, then its parts) as one :class:`DayFrame`."""
+def read_session_files(paths: list[Path], day, kind: str = "minute", bad_rows: str = "raise",
+                       read=read_day_file) -> DayFrame:
+    """Every file of session ``day`` (day file first, then its parts) as one :class:`DayFrame`
+    (``read``: the one-file reader, :func:`~bundles.flatfiles.read_day_file`)."""
     if not paths:
         raise ValueError(f"no files for session {day}")
-    frames = [read_day_file(p, day, kind, bad_rows) for p in paths]
+    frames = [read(p, day, kind, bad_rows) for p in paths]
     return frames[0] if len(frames) == 1 else merge_frames(frames)
 
 

@@ -1,18 +1,54 @@
 """Polygon reference data for an ingest: the tickers frame and the universe it defines."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import layout
+from .. import reference_files
 from ..market import ET
 from .config import PolygonBundleConfig
 
+log = logging.getLogger(__name__)
 
-def load_reference_assets(root) -> pd.DataFrame:
-    """Polygon reference tickers (+ details) as one frame, one row per (ticker, company)."""
-    tickers = pd.DataFrame(layout.read_reference(root, "tickers"))
+
+def read_checked(root, name: str, bad_rows: str = "raise", report=None) -> list[tuple[int, dict]]:
+    """The valid ``(index, record)`` pairs of reference file ``name``
+    (:func:`bundles.reference_files.read_reference_records`: a wrong shape always raises; a bad record
+    raises or, with ``bad_rows="skip"``, is skipped, logged and listed in ``report``)."""
+    skipped: list[str] = []
+    records = reference_files.read_reference_records(root, name, bad_rows, skipped)
+    note_skipped(report, skipped)
+    return records
+
+
+def note_skipped(report, messages: list[str]) -> None:
+    """Add skipped reference records to the ingest report (``skipped_rows`` and the
+    ``bad_reference_records`` count); a no-op without a report (they were logged)."""
+    if report is None or not messages:
+        return
+    report.skipped_rows.extend(messages[: max(0, 1000 - len(report.skipped_rows))])
+    report.add_counts({"bad_reference_records": len(messages)})
+
+
+def load_reference_assets(root, bad_rows: str = "raise", report=None) -> pd.DataFrame:
+    """Polygon reference tickers (+ details) as one frame, one row per (ticker, company).
+
+    ``tickers.json`` and ``ticker_details.json`` are validated on read
+    (:data:`bundles.reference_files.REFERENCE_RULES`): a file in the wrong shape always raises
+    :class:`bundles.reference_files.ReferenceDataError` naming it; a bad record raises naming the file,
+    its index, ticker and field, or with ``bad_rows="skip"`` is skipped, logged and listed in
+    ``report`` (an :class:`~bundles.polygon.report.IngestReport`).
+    """
+    records = [r for _, r in read_checked(root, "tickers", bad_rows, report)]
+    tickers = pd.DataFrame(records)
+    if records and ("type" not in tickers or tickers["type"].isna().all()):
+        msg = (f"no record of {reference_files.reference_path(root, 'tickers')} has a 'type': "
+               "type-based universes (types=CS, CommonStock()) select nothing")
+        log.warning(msg)
+        if report is not None:
+            report.notes.append(msg)
     cols = ["ticker", "name", "type", "primary_exchange", "active", "delisted_utc",
             "composite_figi", "share_class_figi", "cik"]
     if tickers.empty:
@@ -22,9 +58,12 @@ def load_reference_assets(root) -> pd.DataFrame:
         if c not in tickers:
             tickers[c] = None
     tickers = tickers[cols].copy()
-    delisted = pd.to_datetime(tickers["delisted_utc"], utc=True, errors="coerce")
+    # validated ISO 8601 on read; ISO8601 parses each value on its own (mixed spellings)
+    delisted = pd.to_datetime(tickers["delisted_utc"], utc=True, format="ISO8601",
+                              errors="coerce")
     tickers["delisted_date"] = delisted.dt.tz_convert(ET).dt.tz_localize(None).dt.normalize()
-    details = pd.DataFrame(layout.read_reference(root, "ticker_details"))
+    details = pd.DataFrame([r for _, r in read_checked(root, "ticker_details", bad_rows,
+                                                       report)])
     detail_cols = ["share_class_shares_outstanding", "weighted_shares_outstanding", "list_date"]
     for c in detail_cols:
         tickers[c] = None

@@ -24,6 +24,13 @@ class IngestReport:
     unstorable_values: list = field(default_factory=list)
     low_precision_daily: list = field(default_factory=list)
     excluded_tickers: int = 0
+    # daily_source=minute: sid-sessions whose daily close is the official close (closing-cross
+    # print), those falling back to the last regular-session minute's close, and those whose
+    # high/low were widened to an official close printed outside the regular minutes' range
+    daily_close_official: int = 0
+    daily_close_fallback: int = 0
+    daily_range_widened_by_close: int = 0
+    auction_rows: int = 0  # rows of gapline/auctions.parquet
     notes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)  # wall time per phase
 
@@ -44,6 +51,9 @@ def write_report(output_dir: Path, report: IngestReport, config, daily_source: s
     out.update({
         "config": {k: str(v) for k, v in asdict(config).items()},
         "daily_source": daily_source,
+        "daily_close": ("official close: the closing-cross print where the session has one, "
+                        "else the last regular-session minute's close" if daily_source == "minute"
+                        else "Polygon day aggregates' close (the official close)"),
         "start_session": str(start_session.date()),
         "end_session": str(end_session.date()),
         "assets": int(len(assets)),

@@ -1,4 +1,5 @@
-"""gapline's side tables in the ingestion folder: ``assets.parquet``, ``extended_hours.parquet``."""
+"""gapline's side tables in the ingestion folder: ``assets.parquet``, ``extended_hours.parquet``,
+``auctions.parquet``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,18 +9,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..ingestions import side_dir
+from ..ingestions import ASSETS_FILE, AUCTIONS_FILE, EXTENDED_HOURS_FILE, side_dir
+from .auctions import auctions_table
+from .premarket_cut import COLUMNS as PMCUT_COLUMNS
 from .sids import SidMap
 
-EXTENDED_COLUMNS = ["session", "sid"] + [f"{p}_{k}" for p in ("pm", "ah") for k in
-                                         ("open", "high", "low", "last", "volume", "dollar_volume",
-                                          "bars", "last_start")]
+SUMMARY_FIELDS = ("open", "high", "low", "last", "volume", "dollar_volume", "bars", "last_start")
+EXTENDED_COLUMNS = (["session", "sid"] + [f"pm_{k}" for k in SUMMARY_FIELDS] + PMCUT_COLUMNS
+                    + [f"ah_{k}" for k in SUMMARY_FIELDS])
 
 
 def write_side_tables(output_dir: Path, assets: pd.DataFrame, extended: pd.DataFrame | None,
-                      sids: SidMap) -> None:
-    """Polygon's per-sid reference (``assets``: the asset table after the asset db was written)
-    and the per-session pre-market / after-hours summaries (``extended``, by ticker)."""
+                      auctions: pd.DataFrame | None, sids: SidMap) -> int:
+    """Polygon's per-sid reference (``assets``: the asset table after the asset db was written),
+    the per-session pre-market / after-hours summaries (``extended``, by ticker) and the
+    auction prints (``auctions``, by ticker); returns the number of auction rows written."""
     side = side_dir(output_dir)
     side.mkdir(parents=True, exist_ok=True)
     assets = assets.reset_index()
@@ -29,7 +33,7 @@ def write_side_tables(output_dir: Path, assets: pd.DataFrame, extended: pd.DataF
     for c in ("share_class_shares_outstanding", "weighted_shares_outstanding"):
         assets[c] = pd.to_numeric(assets[c], errors="coerce")
     assets["active"] = assets["active"].astype("boolean")
-    assets.to_parquet(side / "assets.parquet", index=False)
+    assets.to_parquet(side / ASSETS_FILE, index=False)
     ext = extended
     cols = EXTENDED_COLUMNS
     if ext is None or ext.empty:
@@ -43,7 +47,10 @@ def write_side_tables(output_dir: Path, assets: pd.DataFrame, extended: pd.DataF
         ext = ext[cols]
         for p in ("pm", "ah"):
             ext[f"{p}_last_start"] = pd.to_datetime(ext[f"{p}_last_start"], utc=True)
-    _write_by_session(ext.sort_values(["session", "sid"]), side / "extended_hours.parquet")
+    _write_by_session(ext.sort_values(["session", "sid"]), side / EXTENDED_HOURS_FILE)
+    table = auctions_table(auctions, sids)
+    _write_by_session(table, side / AUCTIONS_FILE)
+    return len(table)
 
 
 def _write_by_session(frame: pd.DataFrame, path: Path):

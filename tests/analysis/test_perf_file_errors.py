@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from analysis import tearsheet as ts  # noqa: E402
+from analysis import perf_files, tearsheet as ts  # noqa: E402
 from gapline.cli import main  # noqa: E402
 
 
@@ -104,14 +104,14 @@ def test_load_perf_raises_a_value_error_naming_file_and_problem(tmp_path):
     path = tmp_path / "run.pickle"
     _write_truncated_pickle(path)
     with pytest.raises(ValueError, match=r"run\.pickle.*truncated") as info:
-        ts.load_perf(path)
-    assert isinstance(info.value, ts.PerfFileError)
+        perf_files.load_perf(path)
+    assert isinstance(info.value, perf_files.PerfFileError)
     # compare needs only returns; the tear sheet also needs transactions
     slim = tmp_path / "slim.pickle"
     _perf().drop(columns="transactions").to_pickle(slim)
-    assert len(ts.load_perf(slim)) == 2
-    with pytest.raises(ts.PerfFileError, match=r"slim\.pickle.*no 'transactions' column"):
-        ts.load_perf(slim, columns=ts.TEARSHEET_COLUMNS)
+    assert len(perf_files.load_perf(slim)) == 2
+    with pytest.raises(perf_files.PerfFileError, match=r"slim\.pickle.*no 'transactions' column"):
+        perf_files.load_perf(slim, columns=perf_files.TEARSHEET_COLUMNS)
 
 
 def test_write_tearsheet_checks_its_frame(tmp_path):

@@ -74,13 +74,15 @@ def test_stop_limit():
 def test_bracket_children_sit_on_the_right_side_of_each_fill():
     short = Bracket(stop_pct=0.20).children(fill_price=2.50, filled=-1000)
     assert short == [(1000, Stop(3.0))]                            # +20% above a short
+    cents = Bracket(stop_pct=0.20, decimals=2).children(fill_price=0.4567, filled=-100)
+    assert cents == [(100, Stop(0.55))]                            # 0.54804 in cents
     long = Bracket(stop_price=9.70, target_pct=0.15).children(fill_price=10.00, filled=500)
     assert long == [(-500, Stop(9.70)), (-500, Limit(11.5))]
 
 
 def test_bad_prices_are_refused_when_the_order_is_built():
     for build in (lambda: Stop(0.0), lambda: Stop(float("nan")), lambda: Limit(-1.0),
-                  lambda: MarketOnOpen(stop_pct=0.0)):
+                  lambda: Bracket(stop_pct=0.0), lambda: Bracket(target_pct=float("inf"))):
         with pytest.raises(ValueError):
             build()
 

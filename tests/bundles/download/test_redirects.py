@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from bundles import download as dl
 from bundles.download import run as dl_run
-from bundles.layout import read_reference, reference_dir
+from bundles.layout import reference_dir
+from bundles.reference_files import read_reference
 from gapline.cli import main
 from tests.test_download import API_KEY, END, START, FakePolygon, FakeResponse, ok
 
