@@ -42,5 +42,17 @@ baselines: $(STAMP)
 	$(BIN)/zipline -e extension.py ingest -b polygon-demo
 	$(BIN)/python -m tests.baseline update
 
+# JupyterLab on notebooks/ with the demo bundle ingested (once) into $(ZIPLINE_ROOT)
+.PHONY: notebooks
+NOTEBOOKS_STAMP := $(VENV)/.notebooks
+JUPYTER_ARGS ?=
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	touch $(NOTEBOOKS_STAMP)
+
+notebooks: $(NOTEBOOKS_STAMP)
+	@$(BIN)/gapline status -b polygon-demo | grep -q ' ok$$' || $(BIN)/zipline -e extension.py ingest -b polygon-demo
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)/notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
+
 clean-venv:
 	rm -rf $(VENV)

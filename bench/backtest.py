@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synthetic import minute_frame, write_flat  # noqa: E402
 from bundles import layout  # noqa: E402
+from bundles.market import CALENDAR, ET  # noqa: E402
 
 HISTORY_SESSIONS = 130
 REPEATS = 2
@@ -73,7 +74,7 @@ def make_bundle_files(root: Path, n_tickers: int, sessions: pd.DatetimeIndex, mi
         digits = np.where(day_agg["close"] < 1, 4, 2)
         for col in ("open", "high", "low", "close"):
             day_agg[col] = [round(v, d) for v, d in zip(day_agg[col], digits)]
-        day_agg["window_start"] = day.tz_localize("America/New_York").value
+        day_agg["window_start"] = day.tz_localize(ET).value
         day_agg["transactions"] = 100
         write_flat(root, layout.DAY_DATASET, day, day_agg)
         price = day_agg["close"].to_numpy()
@@ -128,7 +129,7 @@ def main():
     from analysis.fills import transactions_frame as trades
     from bundles.polygon import PolygonBundleConfig, build_bundle
 
-    sessions = get_calendar("XNYS").sessions_in_range("2024-01-02", "2024-12-31")
+    sessions = get_calendar(CALENDAR).sessions_in_range("2024-01-02", "2024-12-31")
     sessions = sessions[:HISTORY_SESSIONS + args.days]
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="gapline-bench-bt-") as tmp:
@@ -146,7 +147,7 @@ def main():
               f"backtest {start.date()}..{end.date()}")
         from algorithms.session_tables import load_session_table as _load_table
 
-        for name in ("sell_gap", "microcap_short"):
+        for name in ("sell_gap", "buy_gap", "microcap_short", "gap_and_go"):
             # warm-up: one day of each pays the imports; then best of REPEATS interleaved runs
             # (the daily-bar reads behind the Pipeline vary with the disk cache)
             bare_run(name, start, start, "bench-backtest", environ)

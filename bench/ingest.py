@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synthetic import minute_frame, regular_mask, write_flat  # noqa: E402
 from bundles import layout  # noqa: E402
+from bundles.market import CALENDAR  # noqa: E402
 
 PREMARKET_MINUTES = 60
 
@@ -51,7 +52,7 @@ def floor(regular: pd.DataFrame, sessions, tmp: Path) -> float:
     from zipline.data.bcolz_minute_bars import BcolzMinuteBarWriter
     from zipline.utils.calendar_utils import get_calendar
 
-    cal = get_calendar("XNYS")
+    cal = get_calendar(CALENDAR)
     grouped = []
     for ticker, g in regular.groupby("ticker", sort=True):
         idx = pd.DatetimeIndex(g["window_start"].to_numpy() + 60_000_000_000, tz="UTC")
@@ -89,7 +90,7 @@ def main():
     args = parser.parse_args()
     from zipline.utils.calendar_utils import get_calendar
 
-    sessions = get_calendar("XNYS").sessions_in_range("2024-03-01", "2024-12-31")[: args.days]
+    sessions = get_calendar(CALENDAR).sessions_in_range("2024-03-01", "2024-12-31")[: args.days]
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="gapline-bench-") as tmp:
         tmp = Path(tmp)

@@ -27,6 +27,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from bundles.market import CALENDAR  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +43,7 @@ def build(workdir: Path, rebuild: bool):
     marker = workdir / "ingested.ok"
     if marker.exists() and not rebuild:
         # only the name needs registering to load an existing ingestion
-        zb.register(BUNDLE, lambda *a, **k: None, calendar_name="XNYS")
+        zb.register(BUNDLE, lambda *a, **k: None, calendar_name=CALENDAR)
         print(f"reusing ingestion under {zroot}")
         return zroot
     if workdir.exists():

@@ -92,6 +92,7 @@ def main(argv=None):
     print(f"{len(tasks)} tasks: {args.algorithm} {args.start}..{args.end}, grid {grid}, "
           f"costs {args.costs}; {os.cpu_count()} cores", flush=True)
 
+    print("load average at the start: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", SEQUENTIAL, json.dumps(tasks)], cwd=REPO,
                          env=env, check=True, capture_output=True, text=True)
@@ -117,6 +118,9 @@ def main(argv=None):
     print(f"gapline sweep --workers {args.workers}: {swept:.1f} s (tasks on workers: mean "
           f"{task_time:.2f} s/task; fixed overhead {overhead:.1f} s)")
     print(f"ratio sweep / one after another: {ratio:.2f} (target <= 0.6)")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.1f}" for v in
+                                                                  os.getloadavg()) +
+          f" on {os.cpu_count()} cores: other processes slow the parallel side most")
     per_task = sum(seq["times"]) / len(tasks)
     for label, workers in (("32-core host", 32), ("10 hosts x 32 cores", 320)):
         projected = overhead + math.ceil(args.project / workers) * per_task

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bundles import layout  # noqa: E402
 
-ET = "America/New_York"
+from bundles.market import ET  # noqa: E402
 
 
 def write_flat(root: Path, dataset: str, day, frame: pd.DataFrame) -> None:

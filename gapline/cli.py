@@ -264,6 +264,37 @@ def demo(start, end, out_dir, bundle):
     click.echo(f"reports in {out_dir}/ (tear sheets: {out_dir}/<algorithm>/tearsheet/index.html)")
 
 
+# ----------------------------------------------------------------------------- factors
+@main.command("factor")
+@click.argument("name")
+@click.option("-b", "--bundle", default="polygon-demo", show_default=True)
+@click.option("--start", required=True, help="First factor session.")
+@click.option("--end", required=True, help="Last factor session.")
+@click.option("--periods", default="1,5,10", show_default=True,
+              help="Forward-return horizons in sessions (from the open).")
+@click.option("--quantiles", default=5, show_default=True, type=int)
+@click.option("--max-loss", default=0.35, show_default=True, type=float,
+              help="alphalens: the largest share of factor values it may drop.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+def factor_command(name, bundle, start, end, periods, quantiles, max_loss, out_dir):
+    """alphalens tear sheets (PNG + index.html) of factor NAME: gap, gap_zscore, price_std,
+    relative_volume, avg_range, dollar_volume, or SCREEN.COLUMN of a strategy's Pipeline
+    (e.g. sell_gap.std)."""
+    _agg_backend()
+    from factors.analysis import factor_data, factor_summary, write_tear_sheets
+
+    try:
+        horizons = tuple(int(p) for p in periods.split(",") if p.strip())
+        data = factor_data(name, start, end, bundle=bundle, periods=horizons,
+                           quantiles=quantiles, max_loss=max_loss)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    paths = write_tear_sheets(data, out_dir, title=f"{name} on {bundle} {start}..{end}")
+    for label, table in factor_summary(data).items():
+        click.echo(f"{label}:\n{table.to_string(float_format=lambda v: f'{v:.4f}')}\n")
+    click.echo(f"wrote {len(paths)} files; open {paths['html']}")
+
+
 # ----------------------------------------------------------------------------- sweeps
 @main.command("sweep", help="""Backtest ALGORITHM over a parameter grid, cost presets and
 walk-forward windows on a Dask cluster.

@@ -140,7 +140,9 @@ class Reference:
         return total / n / (self.fp * self.fv)
 
     def avg_range(self, n):
-        r = (self.raw["high"] - self.raw["low"]) / self.raw["close"]
+        # "Gap % and Float": (high - low) / low, the divisor is the session's low
+        low = self.raw["low"]
+        r = ((self.raw["high"] - low) / low).where(low > 0)
         wins = self.windows(r, n)
         count = sum(w.notna().astype(float) for w in wins)
         return (sum(w.fillna(0.0) for w in wins) / count).where(count > 0)
@@ -304,7 +306,8 @@ def test_gap_down_pipelines_match_pandas(built, which):
     from factors.screens import buy_gap_pipeline, sell_gap_pipeline
 
     if which == "sell_gap":
-        pipe, args = sell_gap_pipeline(), ("common_stock", 10.0, 2000.0, True)
+        # the post's percentile_between(90, 100) without a mask: ranked across all assets
+        pipe, args = sell_gap_pipeline(), ("all_assets", 10.0, 2000.0, True)
     else:
         pipe, args = buy_gap_pipeline(), ("all_assets", None, None, True)
     out = built.run(pipe)
@@ -330,7 +333,7 @@ def test_sell_gap_terms_on_every_asset(built):
     pipe = Pipeline(columns=pipe.columns)
     out = built.run(pipe)
     dates = built.dates(out)
-    cols, _, _ = _sell_gap_reference(built.ref, "common_stock", 10.0, 2000.0, True)
+    cols, _, _ = _sell_gap_reference(built.ref, "all_assets", 10.0, 2000.0, True)
     alive = built.ref.alive.loc[dates].rename(columns=built.sids).stack()
     assert set(by_sid(out).index) == set(alive[alive].index)
     got = by_sid(out)
@@ -661,7 +664,7 @@ def test_full_universe_sell_gap_and_microcap(built_full):
     start, end = "2015-09-01", "2017-03-31"
     out = b.run(sell_gap_pipeline(), start, end)
     dates = b.dates(out)
-    cols, screen, near = _sell_gap_reference(ref, "common_stock", 10.0, 2000.0, True)
+    cols, screen, near = _sell_gap_reference(ref, "all_assets", 10.0, 2000.0, True)
     n, n_amb = check_screen("full sell_gap", out, screen.loc[dates].rename(columns=b.sids),
                             near.loc[dates].rename(columns=b.sids))
     assert n > 50_000

@@ -1,32 +1,46 @@
 """Algorithms on hostile data: halts, a delisting mid-position, splits on a holding day, a
-session without minute files, and no fill before the bar that reveals the signal.
+session without minute files, no fill before the bar that can execute the order, and an
+independent re-implementation on this data.
 
 One small deterministic ``polygon`` bundle is built per module (Polygon day aggs for ~110
 sessions of history, ``daily_source="day"``, and minute files only for the tested sessions)
 and shared by every scenario. Universe (all names but FWD/REV are common stock):
 
 =========  ==============================================================================
-B1..B4     liquid ~$60 stocks trending up: the whole top decile of 40 common stocks by
-           dollar volume, so they are the only names sell_gap / buy_gap can screen
-P1..P3     ~$2 stocks (microcap_short's universe: 0.10 < close <= 5)
-F00..F32   $8 fillers (daily bars only) that make the top decile exactly four names
+B1..B5     liquid ~$60 stocks trending up: the top decile by dollar volume of the 50 common
+           stocks (FWD/REV only trade from 06-20, so ranking across all assets is the
+           same), the only names sell_gap can screen; after B4's delisting the decile of the
+           48 names left takes one $8 filler, which only buy_gap's screen (no price band)
+           passes
+P1..P3     ~$2 stocks (microcap_short's universe: prior close <= 5; the 09:25 decision price,
+           the last pre-market price before 09:25, must be in (0.10, 5])
+F00..F41   $8 fillers (daily bars only) that keep B1..B5 the top decile
 FWD, REV   ETFs (outside every screen) with a 2:1 split and a 1:4 reverse split
 =========  ==============================================================================
 
 Tested sessions (minute files written for each, except 2024-06-17):
 
-2024-06-10  all candidates halted: every screened name has no bar after 09:30.
+2024-06-10  all candidates halted: no screened name can fill.
             B1, B4, B5 have one quiet 09:30 bar; B2 gaps down on its 09:30 bar (sell_gap and
             buy_gap signal and order: never fills, cancelled); B3 trades pre-market only.
-            P1 pumps pre-market (+30%) and never opens (signal, but no price: no order);
-            P2 gaps up on its 09:30 bar (order, never fills); P3 has no bar at all.
-2024-06-12  delisting mid-position: B4 gaps down and P3 gaps up; both stop trading after the
-            10:59 bar (11:00 end label) and never come back (reference ``active: false``,
-            ``delisted_utc`` the next day). The algorithm's exit cannot fill that day;
-            zipline auto-closes the position on 06-13 at the last known price.
+            P1 pumps pre-market (+30%, bars 08:00-09:00) and never opens: ranked at 09:25,
+            its market-on-open short never fills (no opening print), cancelled. P2 gaps up
+            pre-market (bars 08:00-08:50 only) and on its one 09:30 bar: no bar in the 08:55-
+            09:24 ranking window, so not ranked and not ordered (it would have filled in the
+            opening print). P3 has no bar at all. Nothing fills; every session ends flat.
+2024-06-12  delisting mid-position: B4 gaps down and P3 gaps up (pre-market too); both stop
+            trading after the 10:59 bar (11:00 end label) and never come back (reference
+            ``active: false``, ``delisted_utc`` the next day). Exits before the close find no
+            bar (microcap_short's noon cover: cancelled at the 15:50 MOC cutoff); the closing
+            auction has no official print for them (no bar starting at 16:00) and fills the
+            position at the session's last trade, the 10:59 close: nothing is reported
+            unclosed and nothing is left for zipline's auto-close on 06-13.
 2024-06-14  B5 gaps down but has no 09:30 bar (first bar 09:33): no signal, no trade.
 2024-06-17  a session without any minute file (the day aggs exist): no trade.
-2024-06-18  normal day: B1 gaps down, P1 gaps up -- every strategy trades.
+2024-06-18  normal day: B1 gaps down (and prints in the closing cross 0.4% above its 15:59
+            close: the official close of the auction table), P1 gaps up pre-market and at
+            the open -- every strategy trades; microcap_short's noon cover of P1 is capped
+            at 10% of each bar's volume and takes several bars.
 2024-06-20..24  FWD (2:1 on 06-21) and REV (1:4 on 06-21, no bar at all on 06-21) held by a
             small inline buy-and-hold algorithm across the splits.
 
@@ -64,27 +78,32 @@ GAP_DOWN, GAP_UP = 0.85, 1.30
 BIG_BAR_VOLUME, PENNY_BAR_VOLUME = 50_000, 500_000
 PUBLISHED_BPS = 3.0  # the "published" cost preset: fill = bar close -/+ 3 bps, no fees
 
+CROSS = 1.004  # B1's closing-cross print on TRADE_DAY / its 15:59 close
+PM = ("08:00", "09:00")  # pre-market bars (start labels): through the 08:55-09:24 window
+
 # Per (day, ticker) minute-bar plan; names not listed trade normally from 09:30 to 15:59
 # with their 09:30 open at the prior close. ``None``: no bar at all that day.
 # gap: open / prior close; start/end: first/last regular bar (start label, ET);
-# pm: pre-market bars 08:00-09:00 at gap x prior close; regular=False: pre-market only.
+# pm: (first, last) pre-market bar start labels, bars at gap x prior close;
+# regular=False: pre-market only; cross: a bar starting at 16:00 (the closing cross) opening
+# at cross x the 15:59 close -- the official close, also the day agg's close.
 PLAN = {
     HALT_DAY: {
         "B1": dict(end="09:30"),
         "B2": dict(gap=GAP_DOWN, end="09:30"),
-        "B3": dict(gap=GAP_DOWN, pm=True, regular=False),
+        "B3": dict(gap=GAP_DOWN, pm=PM, regular=False),
         "B4": dict(end="09:30"),
         "B5": dict(end="09:30"),
-        "P1": dict(gap=GAP_UP, pm=True, regular=False),
-        "P2": dict(gap=GAP_UP, end="09:30"),
+        "P1": dict(gap=GAP_UP, pm=PM, regular=False),
+        "P2": dict(gap=GAP_UP, pm=("08:00", "08:50"), end="09:30"),
         "P3": None,
     },
     DELIST_DAY: {
         "B4": dict(gap=GAP_DOWN, end="10:59"),
-        "P3": dict(gap=GAP_UP, pm=True, end="10:59"),
+        "P3": dict(gap=GAP_UP, pm=PM, end="10:59"),
     },
     NO_0930_DAY: {"B5": dict(gap=GAP_DOWN, start="09:33")},
-    TRADE_DAY: {"B1": dict(gap=GAP_DOWN), "P1": dict(gap=GAP_UP, pm=True)},
+    TRADE_DAY: {"B1": dict(gap=GAP_DOWN, cross=CROSS), "P1": dict(gap=GAP_UP, pm=PM)},
 }
 DELISTED = {"B4": DELIST_DAY, "P3": DELIST_DAY}  # last session with data
 
@@ -118,6 +137,16 @@ def _flat_bars(ticker, day, price, volume=100_000):
     return pd.DataFrame({"ticker": ticker, "volume": float(volume), "open": price,
                          "close": price, "high": price, "low": price,
                          "window_start": minutes.tz_convert("UTC").asi8, "transactions": 10})
+
+
+def _cross_bar(ticker, day, price, volume, digits):
+    """The Polygon minute bar starting at 16:00 ET: its open is the closing-cross print."""
+    price = round(price, digits)
+    start = pd.Timestamp(f"{day} 16:00", tz=ET).tz_convert("UTC").value
+    return pd.DataFrame({"ticker": [ticker], "volume": [float(volume)], "open": [price],
+                         "close": [price], "high": [round(price * 1.0005, digits)],
+                         "low": [round(price * 0.9995, digits)], "window_start": [start],
+                         "transactions": [10]})
 
 
 def _day_row(ticker, day, o, h, lo, c, v):
@@ -168,14 +197,22 @@ def make_raw(root):
                 open_ = round(prior * plan.get("gap", 1.0), digits)
                 parts = []
                 if plan.get("pm"):
-                    pm = _bars(t, day, open_, "08:00", "09:00", vol // 10, rng, digits)
+                    pm = _bars(t, day, open_, *plan["pm"], vol // 10, rng, digits)
                     parts.append(pm)
                 if plan.get("regular", True):
                     parts.append(_bars(t, day, open_, plan.get("start", "09:30"),
                                        plan.get("end", "15:59"), vol, rng, digits))
+                row = _regular_agg(t, day, pd.concat(parts, ignore_index=True))
+                if plan.get("cross"):
+                    cross = _cross_bar(t, day, parts[-1]["close"].iloc[-1] * plan["cross"],
+                                       4 * vol, digits)
+                    parts.append(cross)
+                    # Polygon's day aggregate closes at the official close
+                    row["close"] = cross["open"].iloc[0]
+                    row["high"] = max(row["high"], row["close"])
+                    row["low"] = min(row["low"], row["close"])
                 bars = pd.concat(parts, ignore_index=True)
                 minute_parts.append(bars)
-                row = _regular_agg(t, day, bars)
                 if row is not None:
                     rows.append(row)
                     close[t] = row["close"]

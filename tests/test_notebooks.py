@@ -14,7 +14,7 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_universe.ipynb", "02_gap_study.ipynb", "03_sell_gap.ipynb",
-             "04_microcap_short.ipynb"]
+             "04_microcap_short.ipynb", "05_factor_study.ipynb"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -108,9 +108,14 @@ def start_client(workers: int | None = None, scheduler: str | None = None,
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        cluster = LocalCluster(n_workers=int(workers or os.cpu_count() or 1),
-                               threads_per_worker=1, processes=True,
-                               dashboard_address=dashboard_address)
+        import dask
+
+        # the statistical profiler samples the task's thread every 10 ms under the GIL:
+        # a few percent of a pure-Python backtest, for a flame graph nobody asked for
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=int(workers or os.cpu_count() or 1),
+                                   threads_per_worker=1, processes=True,
+                                   dashboard_address=dashboard_address)
         client = Client(cluster)
     try:
         client.register_plugin(GaplineExtension(extensions), name=GaplineExtension.name)
