@@ -48,3 +48,16 @@ def demo_bundle(demo_root):
     from zipline.data import bundles as zb
 
     return zb.load("polygon-demo", environ=dict(os.environ, ZIPLINE_ROOT=str(demo_root)))
+
+
+@pytest.fixture(scope="session")
+def env(demo_root):
+    """The environment of a run on the test session's ``polygon-demo`` (its ZIPLINE_ROOT)."""
+    return dict(os.environ, ZIPLINE_ROOT=str(demo_root))
+
+
+@pytest.fixture(scope="session")
+def ingestion(demo_root):
+    """The newest ``polygon-demo`` ingestion folder of the test session."""
+    folder = Path(demo_root) / "data" / "polygon-demo"
+    return max(p for p in folder.iterdir() if p.is_dir())

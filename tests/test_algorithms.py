@@ -44,17 +44,6 @@ _PERF: dict = {}
 
 
 @pytest.fixture(scope="module")
-def env(demo_root):
-    return dict(os.environ, ZIPLINE_ROOT=str(demo_root))
-
-
-@pytest.fixture(scope="module")
-def ingestion(demo_root):
-    folder = Path(demo_root) / "data" / "polygon-demo"
-    return max(p for p in folder.iterdir() if p.is_dir())
-
-
-@pytest.fixture(scope="module")
 def manifest(demo_root):
     return json.loads((demo_raw_root(demo_root) / "raw" / "demo_manifest.json").read_text())
 

@@ -404,9 +404,11 @@ def _ffill_price(b, book, bars, t, sid, session):
     return b.last_close(prev, sid)
 
 
-def _run_days(b: Bundle, start, end, capital, day_fn):
+def _run_days(b: Bundle, start, end, capital, day_fn, book_cls=None):
+    """Run ``day_fn`` over the sessions with a ``book_cls`` account (default :class:`Book`);
+    returns the fills and the daily results."""
     sessions = b.sessions[(b.sessions >= pd.Timestamp(start)) & (b.sessions <= pd.Timestamp(end))]
-    book = Book(cash=float(capital))
+    book = (book_cls or Book)(cash=float(capital))
     daily = []
     for session in sessions:
         start_value = book.value() if book.positions else book.cash
@@ -882,30 +884,7 @@ def gap_and_go(b: Bundle, start, end, capital=1_000_000.0, **params):
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_bracket_days(b, start, end, capital, day)
-
-
-def _run_bracket_days(b: Bundle, start, end, capital, day_fn):
-    """:func:`_run_days` with a :class:`BracketBook`."""
-    sessions = b.sessions[(b.sessions >= pd.Timestamp(start)) & (b.sessions <= pd.Timestamp(end))]
-    book = BracketBook(cash=float(capital))
-    daily = []
-    for session in sessions:
-        start_value = book.value() if book.positions else book.cash
-        n_before = len(book.fills)
-        day_fn(b, book, session)
-        for sid in list(book.positions):
-            if not np.isfinite(book.last_price.get(sid, np.nan)):
-                book.last_price[sid] = b.last_close(session, sid)
-        end_value = book.value()
-        daily.append({"date": session, "pnl": end_value - start_value,
-                      "returns": (end_value - start_value) / start_value,
-                      "portfolio_value": end_value,
-                      "positions": sum(1 for n in book.positions.values() if n),
-                      "transactions": len(book.fills) - n_before})
-    fills = pd.DataFrame(book.fills, columns=["dt", "sid", "amount", "price"])
-    fills["symbol"] = fills["sid"].map(b.assets["symbol"])
-    return fills, pd.DataFrame(daily).set_index("date")
+    return _run_days(b, start, end, capital, day, BracketBook)
 
 
 def _over(q, average):

@@ -7,7 +7,6 @@ earliest valid start instead of failing deep in zipline with ``NoDataOnDate``.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,11 +31,6 @@ TOO_EARLY = ("microcap_short needs 100 sessions of daily history before its firs
              "(its Pipeline's longest window plus the one-session lag); the bundle "
              "polygon-demo starts 2024-07-01, so the earliest start is 2024-11-20, not "
              "2024-10-09")
-
-
-@pytest.fixture(scope="module")
-def env(demo_root):
-    return dict(os.environ, ZIPLINE_ROOT=str(demo_root))
 
 
 # ----------------------------------------------------------------------------- look-back

@@ -3,12 +3,9 @@ and float rules (``001_77709d99fd9024e0.txt`` lines 106-107) against plain panda
 unknown share count rejected (the demo knows every count: one is blanked here)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from algorithms import gap_and_go
 from factors.reference import PolygonReference, PolygonReferenceLoader, read_reference_table
@@ -16,17 +13,6 @@ from factors.screens import gap_and_go_pipeline
 from tests import vectorized as V
 
 SESSIONS = ("2024-10-07", "2024-10-09")
-
-
-@pytest.fixture(scope="module")
-def env(demo_root):
-    return dict(os.environ, ZIPLINE_ROOT=str(demo_root))
-
-
-@pytest.fixture(scope="module")
-def ingestion(demo_root):
-    folder = Path(demo_root) / "data" / "polygon-demo"
-    return max(p for p in folder.iterdir() if p.is_dir())
 
 
 def run(pipeline, env, table=None):

@@ -114,3 +114,8 @@ def build(tmp_path_factory, name, **config):
 
 def report(side) -> dict:
     return json.loads((side / "ingest_report.json").read_text())
+
+
+def sid_of(data, ticker, day):
+    """The sid ``ticker`` had on ``day`` in the hand-built bundle."""
+    return data.asset_finder.lookup_symbol(ticker, pd.Timestamp(day)).sid

@@ -10,22 +10,12 @@ from algorithms.execution.auctions import AuctionPrints
 from bundles.ingestions import AUCTIONS_FILE, EXTENDED_HOURS_FILE
 
 from . import hand
-from .hand import ET, HALF_DAY, bar
-
-
-@pytest.fixture(scope="module")
-def bundle(hand_bundle):
-    data, side, _ = hand_bundle
-    return data, side
-
-
-def _sid(data, ticker, day):
-    return data.asset_finder.lookup_symbol(ticker, pd.Timestamp(day)).sid
+from .hand import ET, sid_of, HALF_DAY, bar
 
 
 def _daily(data, ticker, day):
     reader = data.equity_daily_bar_reader
-    sid = _sid(data, ticker, day)
+    sid = sid_of(data, ticker, day)
     fields = ["open", "high", "low", "close", "volume"]
     # daily bars are stored x1000 in uint32: round away the float noise of the read-back
     return {f: round(float(reader.get_value(sid, pd.Timestamp(day), f)), 6) for f in fields}
@@ -67,10 +57,10 @@ def test_auction_table_holds_the_hand_prints(bundle):
 def test_auction_reader_serves_the_table(bundle):
     data, side = bundle
     prints = AuctionPrints(side.parent)
-    sid = _sid(data, "AUC", "2024-11-26")
+    sid = sid_of(data, "AUC", "2024-11-26")
     assert prints.value(pd.Timestamp("2024-11-26"), sid, "close_print") == 10.60
     assert prints.value(pd.Timestamp(HALF_DAY), sid, "close_print") == 10.28
-    assert np.isnan(prints.value(pd.Timestamp("2024-11-26"), _sid(data, "NOX", "2024-11-26"),
+    assert np.isnan(prints.value(pd.Timestamp("2024-11-26"), sid_of(data, "NOX", "2024-11-26"),
                                  "close_print"))
 
 
@@ -120,7 +110,7 @@ def test_report_counts_official_and_fallback_closes(bundle):
 def test_closing_bar_is_not_a_minute_bar(bundle):
     data, _ = bundle
     reader = data.equity_minute_bar_reader
-    sid = _sid(data, "AUC", "2024-11-26")
+    sid = sid_of(data, "AUC", "2024-11-26")
     minutes = reader.calendar.sessions_minutes(pd.Timestamp("2024-11-26"), pd.Timestamp(HALF_DAY))
     arrays = reader.load_raw_arrays(["open", "close", "volume"], minutes[0], minutes[-1], [sid])
     got = pd.DataFrame({f: a[:, 0] for f, a in zip(["open", "close", "volume"], arrays)},

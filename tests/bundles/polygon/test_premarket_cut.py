@@ -10,17 +10,7 @@ from algorithms.extended_hours import ExtendedHours, LookAheadError
 from bundles.ingestions import EXTENDED_HOURS_FILE
 from bundles.polygon.premarket_cut import DECISION_CUT, DECISION_WINDOW
 
-from .hand import ET, bar
-
-
-@pytest.fixture(scope="module")
-def bundle(hand_bundle):
-    data, side, _ = hand_bundle
-    return data, side
-
-
-def _sid(data, ticker, day):
-    return data.asset_finder.lookup_symbol(ticker, pd.Timestamp(day)).sid
+from .hand import ET, sid_of, bar
 
 
 def _hand_cut(ticker, day, starts):
@@ -36,7 +26,7 @@ def test_cut_constants_are_the_reference_0925_and_30_minutes():
 def test_cut_columns_equal_hand_sums(bundle):
     data, side = bundle
     ext = pd.read_parquet(side / EXTENDED_HOURS_FILE)
-    row = ext[(ext.sid == _sid(data, "AUC", "2024-11-26"))
+    row = ext[(ext.sid == sid_of(data, "AUC", "2024-11-26"))
               & (ext.session == pd.Timestamp("2024-11-26"))].iloc[0]
     # bars starting 04:00..09:24 count; 09:25 (high 12.00, low 8.00, 9000 shares) does not
     cut, dollars = _hand_cut("AUC", "2024-11-26", ["04:00", "08:54", "08:55", "09:10", "09:24"])
@@ -57,15 +47,15 @@ def test_cut_edge_cases(bundle):
     ext = pd.read_parquet(side / EXTENDED_HOURS_FILE).set_index(["session", "sid"])
     day = pd.Timestamp("2024-11-27")
     # MID's pre-market starts at 09:26: a pre-market row, nothing before the cut
-    mid = ext.loc[(day, _sid(data, "MID", day))]
+    mid = ext.loc[(day, sid_of(data, "MID", day))]
     assert mid.pm_bars == 1 and all(np.isnan(mid[c]) for c in ext.columns if c.startswith("pmcut_"))
     # EAR traded only before 08:55: cut columns, an empty 30-minute window (NaN)
-    ear = ext.loc[(day, _sid(data, "EAR", day))]
+    ear = ext.loc[(day, sid_of(data, "EAR", day))]
     assert ear.pmcut_bars == 2 and ear.pmcut_last == 2.10
     assert ear.pmcut_dollar_volume == pytest.approx(2.05 * 1000 + 2.10 * 3000)
     assert np.isnan(ear.pmcut_window_dollar_volume)
     # NOX: one bar at 09:24, inside both
-    nox = ext.loc[(pd.Timestamp("2024-11-26"), _sid(data, "NOX", "2024-11-26"))]
+    nox = ext.loc[(pd.Timestamp("2024-11-26"), sid_of(data, "NOX", "2024-11-26"))]
     assert nox.pmcut_window_dollar_volume == pytest.approx(50.0) and nox.pmcut_bars == 1
 
 
@@ -73,7 +63,7 @@ def test_reader_serves_the_cut_from_before_trading_start(bundle):
     data, side = bundle
     eh = ExtendedHours(side.parent)
     session = pd.Timestamp("2024-11-26")
-    assets = [_sid(data, "AUC", session), _sid(data, "NOX", session), 99999]
+    assets = [sid_of(data, "AUC", session), sid_of(data, "NOX", session), 99999]
     got = eh.premarket_cut(session, assets, pd.Timestamp("2024-11-26 08:45", tz=ET))
     assert list(got.columns) == ["last", "high", "low", "volume", "dollar_volume",
                                  "window_dollar_volume", "bars"]
@@ -114,5 +104,5 @@ def test_cut_now_in_before_trading_start(bundle):
     class Data:
         current_dt = pd.Timestamp("2024-11-26 08:45", tz=ET).tz_convert("UTC")
 
-    sid = _sid(data, "AUC", "2024-11-26")
+    sid = sid_of(data, "AUC", "2024-11-26")
     assert eh.premarket_cut_now(None, Data(), [sid]).loc[sid, "last"] == 9.85
