@@ -13,7 +13,7 @@ is the Python twin of::
 The module's UPPER_CASE constants are the defaults; keyword ``params`` override them
 (case-insensitive; unknown names raise ``TypeError``, values of the wrong type or outside the
 module's ``PARAM_BOUNDS`` raise ``ValueError`` naming the parameter: see
-:mod:`algorithms.common`); ``costs`` selects the cost preset and ``cost_overrides`` tweaks
+:mod:`algorithms.common`); ``costs`` selects the cost preset (default: the module's ``COSTS``) and ``cost_overrides`` tweaks
 single cost parameters (see :mod:`algorithms.costs`). The module is imported once and never
 modified, so runs do not leak parameters into each other.
 
@@ -99,7 +99,7 @@ def earliest_start(algo_module_name, bundle="polygon-demo", environ=None, **para
 
 
 def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_000.0,
-        costs="published", cost_overrides=None, environ=None, data_frequency="minute",
+        costs=None, cost_overrides=None, environ=None, data_frequency="minute",
         **params) -> pd.DataFrame:
     """Run ``algo_module_name`` on ``bundle`` from ``start`` to ``end``; returns zipline's perf
     DataFrame (one row per session). No benchmark (zero benchmark returns)."""
@@ -108,7 +108,8 @@ def run(algo_module_name, start, end, bundle="polygon-demo", capital_base=1_000_
     module = load_algorithm(algo_module_name)
     # validate now, before zipline loads anything
     overrides, resolved = resolve(module, params, costs)
-    make_config(costs, **(cost_overrides or {}))
+    make_config(resolved["COSTS"] if "COSTS" in resolved else (costs or "published"),
+                **(cost_overrides or {}))
     if cost_overrides:
         overrides["COST_OVERRIDES"] = dict(cost_overrides)
 

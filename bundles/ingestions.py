@@ -6,8 +6,12 @@ caller outside ``zipline run`` (research code, the CLI) needs them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -117,4 +121,102 @@ def remove_broken(bundle: str, environ=None) -> list[Path]:
     removed = broken_ingestions(bundle, environ)
     for path in removed:
         shutil.rmtree(path)
+    return removed
+
+
+LOCK_FILE = ".gapline.lock"  # in data/<bundle>/: held by the running ingest (hidden from zipline)
+INGEST_TMP_PREFIX = "gapline-ingest-"  # + "<pid>-": gapline's pass-1 bucket files (temp dir)
+LEGACY_AGE = 3600.0  # seconds: temp folders without an owner pid older than this are stale
+
+
+class IngestLocked(RuntimeError):
+    """Another ingest of the same bundle holds the lock."""
+
+
+@contextlib.contextmanager
+def bundle_lock(bundle: str, environ=None):
+    """Hold ``$ZIPLINE_ROOT/data/<bundle>/.gapline.lock`` (``fcntl.flock``) for one ingest;
+    raise :class:`IngestLocked` at once, naming the holder's pid, when another one holds it.
+    The kernel drops the lock when its process dies (SIGKILL included)."""
+    import fcntl
+
+    path = zipline_root(environ) / "data" / bundle / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "unknown"
+            raise IngestLocked(f"another ingest of {bundle} is running (pid {pid}); wait for it "
+                               f"to finish (lock file {path})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield path
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fh.flush()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_dead(name: str, prefix: str) -> bool | None:
+    """True/False when ``name`` is ``<prefix><pid>-...`` with a dead/live pid; None otherwise."""
+    m = re.match(re.escape(prefix) + r"(\d+)-", name)
+    return None if m is None else not _pid_alive(int(m.group(1)))
+
+
+def _old(path: Path, age: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > age
+    except OSError:
+        return False
+
+
+def stale_temp(bundle: str, environ=None, tmp=None) -> list[Path]:
+    """Temp folders killed ingests left behind: zipline's working dirs
+    (``data/.gapline-work-<pid>-*``) and gapline's bucket folders (``<tmp>/gapline-ingest-*``)
+    of processes that no longer run, and zipline's ``<tmp>/tmp*/<bundle>`` left by ingests
+    before gapline moved the working dir (older than an hour)."""
+    from .zipline_patches import WORK_PREFIX
+
+    found = []
+    data = zipline_root(environ) / "data"
+    if data.is_dir():
+        found += [p for p in data.iterdir()
+                  if p.name.startswith(WORK_PREFIX) and _owner_dead(p.name, WORK_PREFIX)]
+    tmp = Path(tmp or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for p in tmp.iterdir():
+            if p.name.startswith(INGEST_TMP_PREFIX) and p.is_dir():
+                dead = _owner_dead(p.name, INGEST_TMP_PREFIX)
+                if dead or (dead is None and _old(p, LEGACY_AGE)):
+                    found.append(p)
+            elif (p.name.startswith("tmp") and p.is_dir() and (p / bundle).is_dir()
+                  and _old(p / bundle, LEGACY_AGE)
+                  and {c.name for c in p.iterdir()} == {bundle}):
+                found.append(p)
+    return sorted(found)
+
+
+def remove_stale_temp(bundle: str, environ=None, tmp=None) -> list[Path]:
+    """Delete :func:`stale_temp` folders; returns them."""
+    removed = stale_temp(bundle, environ, tmp)
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
     return removed

@@ -27,10 +27,23 @@ def init(force):
 @click.option("-b", "--bundle", default="polygon", show_default=True)
 @click.option("--clean-broken", is_flag=True, help="Delete incomplete ingestion folders.")
 def status(bundle, clean_broken):
-    """List a bundle's ingestions; flag (and optionally delete) broken ones."""
-    from bundles.ingestions import ingestions, remove_broken
+    """List a bundle's ingestions; flag (and optionally delete) broken ones and the temp
+    folders killed ingests left behind."""
+    from bundles.ingestions import (IngestLocked, bundle_lock, ingestions, remove_broken,
+                                    remove_stale_temp, stale_temp)
 
     rows = ingestions(bundle)
+    stale = stale_temp(bundle)
+    if stale and clean_broken:
+        try:
+            with bundle_lock(bundle):  # never under a running ingest
+                for path in remove_stale_temp(bundle):
+                    click.echo(f"removed {path}")
+        except IngestLocked as exc:
+            click.echo(f"temp folders kept: {exc}")
+    elif stale:
+        click.echo(f"{len(stale)} temp folder(s) of killed ingests, e.g. {stale[0]}: remove "
+                   f"them with: gapline status -b {bundle} --clean-broken")
     if not rows:
         click.echo(f"no ingestions of {bundle!r}; run: zipline -e extension.py ingest -b {bundle}")
     for row in rows:
@@ -401,7 +414,9 @@ def format_sweep(outcome) -> str:
     """The end of ``gapline sweep``: ingestion, counts, best configurations, DSR/PBO."""
     lines = [f"ingestion {outcome.ingestion['ingestion']} seen by "
              f"{outcome.ingestion['workers']} workers; {outcome.ran} tasks run, "
-             f"{outcome.skipped} skipped, {outcome.errors} failed, {outcome.seconds:.1f} s"]
+             f"{outcome.skipped} skipped, {outcome.errors} failed, {outcome.seconds:.1f} s",
+             f"sessions {outcome.plan['sessions'][0]}..{outcome.plan['sessions'][-1]} (the "
+             f"earliest start the Pipeline look-back allows: {outcome.plan['earliest']})"]
     configs = outcome.report.get("configs")
     for preset, info in outcome.report.get("summary", {}).get("presets", {}).items():
         lines.append(f"\n{preset} costs:")

@@ -365,8 +365,13 @@ def _official_close(b, session, bars):
         price = b.close_print(session, sid)
         if np.isfinite(price):
             return price
-        price = bars.price(len(bars.minutes) - 1, sid)
-        return price if np.isfinite(price) else None
+        # else the last trade, if it came in the session's last 30 minutes (else: halted)
+        n = len(bars.minutes)
+        j = bars.col[sid]
+        traded = np.flatnonzero(np.isfinite(bars.close[:, j]) & (bars.volume[:, j] > 0))
+        if not len(traded) or traded[-1] < n - 30:
+            return None
+        return float(bars.close[traded[-1], j])
     return official
 
 

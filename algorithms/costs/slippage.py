@@ -44,6 +44,9 @@ from .spread import half_spread
 log = logging.getLogger(__name__)
 
 ONE_MINUTE = pd.Timedelta(minutes=1)
+#: a name without a closing-cross print whose last trade is older than this at the close has
+#: stopped trading (halted, delisted): its market-on-close order finds no cross
+LAST_TRADE_WINDOW = pd.Timedelta(minutes=30)
 
 
 class _Tape:
@@ -204,13 +207,17 @@ class GaplineSlippage(EquitySlippageModel):
 
     def official_close(self, data, asset) -> float | None:
         """The closing-cross price of ``asset`` today: the auction table's ``close_print``,
-        else the session's last regular-session trade; None when it did not trade today."""
+        else the session's last regular-session trade when it came in the last
+        :data:`LAST_TRADE_WINDOW` of the session (a thin name without a cross); None for a
+        name that stopped trading before that (halted, delisted): no cross takes its order."""
         session = session_of(data.current_dt)
         price = self._prints().value(session, asset.sid, "close_print")
         if np.isfinite(price):
             return price
         last = data.current(asset, "last_traded")
         if last is None or pd.isnull(last) or session_of(last) != session:
+            return None
+        if pd.Timestamp(data.current_dt) - pd.Timestamp(last) >= LAST_TRADE_WINDOW:
             return None
         price = float(data.current(asset, "price"))
         return price if np.isfinite(price) else None
@@ -417,6 +424,9 @@ class GaplineSlippage(EquitySlippageModel):
         if shares <= 0:
             return None, None
         fill = self.fill_price(data, order, base, ssr, short_sale)
+        if ssr and short_sale and c.slippage == "spread" \
+                and not float(data.current(asset, "high")) >= fill:
+            return None, None  # posted at the ask: waits for a bar that trades up to it
         if auction:
             fill += order.direction * self.auction_impact(data, asset, style, base, shares)
         if style is None and fill_price_worse_than_limit_price(fill, order):

@@ -21,6 +21,32 @@ def group_bounds(keys: np.ndarray):
     return starts, lengths
 
 
+def round_half_up(x):
+    """Nearest integer, halves up (0.5 -> 1, 2.5 -> 3; numpy's ``round`` goes to even)."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
+
+
+def carry_round_volumes(keys: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Whole-share volumes of rows sorted by ``keys`` (then time) that keep each key's total:
+    minute ``i`` gets ``round_half_up(C_i) - round_half_up(C_{i-1})`` where ``C`` is the
+    running total of the key's volumes, so the rounded minutes sum to the rounded total (the
+    daily volume) and fractions carry forward (three minutes of 0.4 -> 0, 1, 0) instead of
+    being floored away. Whole volumes are unchanged. Only the fractional parts are summed,
+    so the running sums stay exact enough to round (< 2**53 / 1e9 rows)."""
+    v = np.asarray(volume, dtype=np.float64)
+    whole = np.floor(v)
+    frac = v - whole
+    if not frac.any():
+        return whole
+    starts, lengths = group_bounds(keys)
+    cum = np.cumsum(frac)
+    before = np.repeat(cum[starts] - frac[starts], lengths)
+    rounded = round_half_up(np.round(cum - before, 9))
+    step = np.diff(rounded, prepend=0.0)
+    step[starts] = rounded[starts]
+    return whole + step
+
+
 def ohlcv_by_ticker(tickers, ws, o, h, l, c, v, dollar=False):
     """Per-ticker OHLCV of rows sorted by (ticker, time)."""
     starts, lengths = group_bounds(tickers)
@@ -82,7 +108,8 @@ def dense_daily_columns(d: pd.DataFrame, sessions: pd.DatetimeIndex):
         arr[target] = np.nan_to_num(d[col].to_numpy() * 1000).round().astype(np.uint32)
         out[col] = arr
     vol = np.zeros(total, dtype=np.uint32)
-    vol[target] = d["volume"].to_numpy().astype(np.uint32)
+    # fractional volumes (Polygon, since 2026-02-23): rounded half up, never floored
+    vol[target] = round_half_up(d["volume"].to_numpy()).astype(np.uint32)
     out["volume"] = vol
     session_seconds = sessions.values.astype("datetime64[s]").astype(np.int64)
     day_idx = np.concatenate([np.arange(f, l + 1) for f, l in zip(first, last)]) if len(first) else []

@@ -17,6 +17,9 @@ def _as_tuple(value):
     return tuple(items) if items is not None else None
 
 
+CHOICES = {"daily_source": ("auto", "minute", "day"), "bad_rows": ("raise", "skip")}
+
+
 @dataclass
 class PolygonBundleConfig:
     """What to ingest. Every field can be set from the environment or ``zipline -x``.
@@ -59,10 +62,11 @@ class PolygonBundleConfig:
             self.minute_tickers = "types:" + ",".join(parse_list(self.minute_tickers[6:]) or ())
         else:
             self.minute_tickers = _as_tuple(self.minute_tickers) or "none"
-        if self.daily_source not in ("auto", "minute", "day"):
-            raise ValueError(f"daily_source must be auto, minute or day; got {self.daily_source!r}")
-        if self.bad_rows not in ("raise", "skip"):
-            raise ValueError(f"bad_rows must be raise or skip; got {self.bad_rows!r}")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"invalid {key} {getattr(self, key)!r} (-x polygon.{key}=... / "
+                    f"GAPLINE_{key.upper()}): {key} must be one of {', '.join(allowed)}")
         if self.start is not None and self.end is not None and self.start > self.end:
             raise ValueError(f"start {self.start.date()} is after end {self.end.date()}")
 
@@ -92,3 +96,34 @@ class PolygonBundleConfig:
                 start = start if start is not None else pd.Timestamp(found[0])
                 end = end if end is not None else pd.Timestamp(found[1])
         return start, end
+
+    def session_range(self, calendar):
+        """:meth:`resolved_range` snapped to sessions of ``calendar``: start -> the first
+        session on or after it, end -> the last on or before it (a weekend or holiday day file
+        at the edge of the raw cache, ``GAPLINE_END=2024-03-31``). Returns (start, end, notes);
+        ``(None, None, [])`` when there are no day files."""
+        return snap_to_sessions(calendar, *self.resolved_range())
+
+
+def snap_to_sessions(calendar, start, end):
+    """(start, end, notes): ``start`` moved to the next session, ``end`` to the previous one,
+    each move described in ``notes``; raises ``ValueError`` when no session lies between."""
+    if start is None or end is None:
+        return start, end, []
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    first, last = calendar.first_session.tz_localize(None), calendar.last_session.tz_localize(None)
+    lo, hi = max(start, first), min(end, last)
+    sessions = calendar.sessions_in_range(lo, hi) if lo <= hi else pd.DatetimeIndex([])
+    if not len(sessions):
+        raise ValueError(f"no {calendar.name} trading session between {start.date()} and "
+                         f"{end.date()}: set GAPLINE_START / GAPLINE_END (-x polygon.start=...) "
+                         "to a range holding at least one session")
+    s, e = sessions[0].tz_localize(None), sessions[-1].tz_localize(None)
+    notes = []
+    if s != start:
+        notes.append(f"start {start.date()} is not a {calendar.name} session: moved to the "
+                     f"next session {s.date()}")
+    if e != end:
+        notes.append(f"end {end.date()} is not a {calendar.name} session: moved to the "
+                     f"previous session {e.date()}")
+    return s, e, notes

@@ -26,7 +26,7 @@ from ..flatfiles import NS_PER_MINUTE, read_day_file
 from ..market import ET
 from ..progress import track
 from .auctions import apply_official_close, auction_prints
-from .bars import group_bounds, ohlcv_by_ticker
+from .bars import carry_round_volumes, group_bounds, ohlcv_by_ticker
 from .config import PolygonBundleConfig
 from .parts import read_session_files
 from .premarket_cut import premarket_cut
@@ -148,6 +148,13 @@ def _prefetch(read, items):
 
 
 def _note_frame(report: IngestReport, frame):
+    if not frame.counts.get("rows", len(frame)):
+        report.header_only_files.append(str(frame.path))
+        report.notes.append(
+            f"{frame.path}: header only, no rows: ingested as no trades for any ticker on "
+            f"{pd.Timestamp(frame.day).date()}; if that session did trade, delete the file and "
+            "run `gapline download` again")
+    report.fractional_volumes += int(np.count_nonzero(frame.volume % 1))
     report.rows_read += len(frame)
     report.add_counts({k: v for k, v in frame.counts.items() if k != "rows"})
     report.skipped_rows.extend(frame.skipped[: max(0, 1000 - len(report.skipped_rows))])
@@ -196,7 +203,12 @@ def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: di
     report.excluded_tickers = max(report.excluded_tickers, int((~uni).sum()))
     codes = frame.codes
     in_uni = uni[codes]
-    cols = (codes, ws, frame.open, frame.high, frame.low, frame.close, frame.volume)
+    reg = regular & in_uni
+    volume = frame.volume
+    if np.count_nonzero(volume[reg] % 1):  # fractional shares: whole, totals kept per ticker
+        volume = volume.copy()
+        volume[reg] = carry_round_volumes(codes[reg], volume[reg])
+    cols = (codes, ws, frame.open, frame.high, frame.low, frame.close, volume)
 
     def subset(mask):
         return [a[mask] for a in cols]
@@ -205,7 +217,6 @@ def _split_minute_frame(frame, day, calendar, universe: Universe, ticker_ids: di
         agg["ticker"] = frame.symbols[agg["ticker"]]
         return pd.DataFrame(agg)
 
-    reg = regular & in_uni
     daily = ohlcv_by_ticker(*subset(reg))
     daily = with_tickers(daily).assign(day=day) if daily is not None else None
 

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..ingestions import REPORT_FILE, side_dir
+from ..ingestions import INGEST_TMP_PREFIX, REPORT_FILE, side_dir
 from ..market import CALENDAR, MINUTES_PER_DAY
 from .adjustments import write_adjustments
 from .assets import write_assets
-from .config import PolygonBundleConfig
+from .config import PolygonBundleConfig, snap_to_sessions
 from .daily import write_daily
 from .days import read_days
 from .minutes import write_minutes
 from .reference import Universe, load_reference_assets
-from .report import IngestReport, write_report
+from .report import VOLUME_ROUNDING, IngestReport, write_report
 from .side_tables import write_side_tables
 from .sids import assign_sids
 
@@ -37,17 +37,26 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
                    daily_bar_writer, adjustment_writer, calendar, start_session, end_session,
                    show_progress, output_dir):
     """Run one ingest (see :mod:`bundles.polygon`); returns the ingest report dict."""
-    start_session, end_session = pd.Timestamp(start_session), pd.Timestamp(end_session)
-    show = show_progress
     r = IngestReport()
+    # a range that is not sessions fails inside zipline's writers: snap it (and say so)
+    r.notes.extend(snap_to_sessions(calendar, *config.resolved_range())[2])
+    start_session, end_session, more = snap_to_sessions(calendar, start_session, end_session)
+    r.notes.extend(n for n in more if n not in r.notes)
+    for note in r.notes:
+        log.info(note)
+    show = show_progress
     reference = load_reference_assets(config.root, config.bad_rows, r)
     universe = Universe.of(config, reference)
-    tmpdir = Path(tempfile.mkdtemp(prefix="gapline-ingest-"))
+    # <pid> in the name: a killed ingest's folder is removed by the next one (bundles.ingestions)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f"{INGEST_TMP_PREFIX}{os.getpid()}-"))
     timings = r.seconds
     try:
         with _timed(timings, "read_day_files"):
             days = read_days(config, universe, calendar, start_session, end_session, tmpdir, r,
                              show)
+        if r.fractional_volumes:
+            r.notes.append(f"{r.fractional_volumes} row(s) with a fractional volume: "
+                           f"{VOLUME_ROUNDING}")
         with _timed(timings, "assign_sids"):
             sids = assign_sids(days.daily, reference)
         with _timed(timings, "write_minute_bars"):
@@ -104,31 +113,51 @@ def _sigterm_as_exception():
         signal.signal(signal.SIGTERM, previous)
 
 
-def make_ingest(config_factory):
-    """A zipline ingest function; ``config_factory(environ)`` builds the config at ingest time.
+def _building_dir(daily_bar_writer, output_dir) -> Path:
+    """Where this ingestion is being built: the folder of zipline's daily bars inside its
+    working dir (moved to ``output_dir`` in one rename once everything is written,
+    :mod:`bundles.zipline_patches`); ``output_dir`` itself when there is no such writer."""
+    daily = getattr(daily_bar_writer, "_filename", None)
+    if daily and Path(daily).parent.name == Path(output_dir).name:
+        return Path(daily).parent
+    return Path(output_dir)
 
-    The ingestion folder is removed when anything fails (zipline creates it before calling
-    us, and would otherwise load the empty folder as the newest ingestion).
+
+def make_ingest(config_factory):
+    """A zipline ingest function; ``config_factory(environ)`` builds the config at ingest time
+    (an invalid option fails the ingest naming the option and its allowed values).
+
+    Nothing appears under ``data/<bundle>/`` until the whole ingestion is written (zipline's
+    working dir is renamed into place last, :mod:`bundles.zipline_patches`); on any failure
+    the work folder is removed (and a legacy pre-created ``output_dir`` too).
     """
-    from ..zipline_patches import install_fast_commit
+    import click
+
+    from ..zipline_patches import install_fast_commit, install_ingest_lock, mark_gapline_ingest
 
     install_fast_commit()
+    install_ingest_lock()
 
     def ingest(environ, asset_db_writer, minute_bar_writer, daily_bar_writer,
                adjustment_writer, calendar, start_session, end_session, cache,
                show_progress, output_dir):
+        building = _building_dir(daily_bar_writer, output_dir)
         try:
             with _sigterm_as_exception():
-                config = config_factory(environ)
+                try:
+                    config = config_factory(environ)
+                except ValueError as exc:
+                    raise click.UsageError(f"polygon bundle option: {exc}") from exc
                 ingest_polygon(config, asset_db_writer, minute_bar_writer, daily_bar_writer,
                                adjustment_writer, calendar, start_session, end_session,
-                               show_progress, output_dir)
+                               show_progress, building)
         except BaseException:
-            shutil.rmtree(output_dir, ignore_errors=True)
-            log.error("ingest failed; removed %s so the previous ingestion stays in use",
-                      output_dir)
+            for path in {Path(output_dir), building}:
+                shutil.rmtree(path, ignore_errors=True)
+            log.error("ingest failed; removed %s (never moved into place) so the previous "
+                      "ingestion stays in use", building)
             raise
-    return ingest
+    return mark_gapline_ingest(ingest)
 
 
 def build_bundle(name: str, config: PolygonBundleConfig, zipline_root, show_progress=False,
@@ -141,9 +170,13 @@ def build_bundle(name: str, config: PolygonBundleConfig, zipline_root, show_prog
     """
     from zipline.data import bundles as zb
 
-    start, end = config.resolved_range()
+    from zipline.utils.calendar_utils import get_calendar
+
+    start, end, notes = config.session_range(get_calendar(calendar_name))
     if start is None:
         raise FileNotFoundError(f"no Polygon day files under {config.root}")
+    for note in notes:
+        log.info(note)
     environ = dict(os.environ, ZIPLINE_ROOT=str(zipline_root))
     zb.register(name, make_ingest(lambda env: config), calendar_name=calendar_name,
                 start_session=start, end_session=end, minutes_per_day=MINUTES_PER_DAY)

@@ -10,6 +10,12 @@ import pandas as pd
 from ..ingestions import REPORT_FILE, side_dir
 
 
+VOLUME_ROUNDING = (
+    "zipline stores whole shares: a daily volume is the session total rounded half up; a "
+    "regular-session minute's volume is the change of the rounded running total of its "
+    "ticker's session, so minutes sum to the daily volume and fractions carry forward")
+
+
 @dataclass
 class IngestReport:
     days_read: int = 0
@@ -31,6 +37,10 @@ class IngestReport:
     daily_close_fallback: int = 0
     daily_range_widened_by_close: int = 0
     auction_rows: int = 0  # rows of gapline/auctions.parquet
+    header_only_files: list = field(default_factory=list)  # day files with a header, no rows
+    # rows whose volume is not a whole number of shares (Polygon sends fractional volumes
+    # since 2026-02-23); stored rounded (see VOLUME_ROUNDING)
+    fractional_volumes: int = 0
     notes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)  # wall time per phase
 
@@ -54,6 +64,7 @@ def write_report(output_dir: Path, report: IngestReport, config, daily_source: s
         "daily_close": ("official close: the closing-cross print where the session has one, "
                         "else the last regular-session minute's close" if daily_source == "minute"
                         else "Polygon day aggregates' close (the official close)"),
+        "volume_rounding": VOLUME_ROUNDING,
         "start_session": str(start_session.date()),
         "end_session": str(end_session.date()),
         "assets": int(len(assets)),

@@ -107,6 +107,21 @@ def test_stop_is_twenty_percent_over_each_fill_in_cents():
     assert bracket.children(fill_price=1.2345, filled=-1000) == [(1000, Stop(1.48))]
 
 
+def test_default_costs_are_realistic_and_runs_use_the_module_default(monkeypatch):
+    # the reference's README names spread and borrow as its backtest's flaws: realistic by
+    # default; runner.run without costs= runs the module's COSTS
+    assert M.COSTS == "realistic"
+    from algorithms import runner
+
+    seen = {}
+    monkeypatch.setattr(runner, "make_config", lambda preset, **kw: seen.setdefault("p", preset))
+    monkeypatch.setattr(runner, "bundle_history", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("stop before zipline")))
+    with pytest.raises(RuntimeError, match="stop before zipline"):
+        runner.run("microcap_short", "2024-12-02", "2024-12-03")
+    assert seen["p"] == "realistic"
+
+
 def test_constants_are_the_references():
     assert (M.MIN_PRICE, M.MAX_PRICE, M.MIN_GAP_SIGMAS, M.TOP_GAPS, M.MAX_POSITIONS,
             M.SHORT_FRACTION, M.COVER_MINUTES_AFTER_OPEN) == (0.10, 5.00, 2.0, 50, 5, 0.5, 150)

@@ -129,6 +129,23 @@ def test_a_task_that_raises_is_recorded_and_the_sweep_goes_on(client, tmp_path, 
     assert "task failed on purpose" in (tmp_path / "out" / "index.html").read_text()
 
 
+def test_ctrl_c_keeps_finished_tasks_and_the_rerun_resumes(client, tmp_path):
+    from gapline.sweep import SweepInterrupted
+
+    spec = SweepSpec("sell_gap", START, "2024-10-08", grid={"top_n": ["1", "2", "3", "4"]})
+
+    def interrupt(row):
+        raise KeyboardInterrupt  # what Ctrl-C raises in the loop collecting results
+
+    with pytest.raises(SweepInterrupted) as exc:
+        run_sweep(spec, tmp_path, client, on_result=interrupt)
+    kept = pd.read_parquet(tmp_path / "results.parquet")
+    assert len(kept) == len(exc.value.outcome.results) == 1   # saved before the interrupt
+    resumed = run_sweep(spec, tmp_path, client, report=False)
+    assert (resumed.skipped, resumed.ran) == (1, 3)
+    assert len(pd.read_parquet(tmp_path / "results.parquet")) == 4
+
+
 def test_a_worker_killed_mid_task_has_its_task_rerun(client, tmp_path, test_algorithm):
     path, flags = test_algorithm
     spec = SweepSpec(str(path), START, END, grid={"hold": ["false", "true"]})
