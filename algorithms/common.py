@@ -113,11 +113,10 @@ def run_labels(context, costs) -> dict:
 
 
 def record_run_labels(context, data):
-    """Put the run's labels in the perf frame (``bundle``, ``data``, ``costs`` columns) and
-    start the session's ``unclosed_at_close`` count at 0 (zipline keeps recorded values)."""
+    """Put the run's labels in the perf frame (``bundle``, ``data``, ``costs`` columns)."""
     from zipline.api import record
 
-    record(unclosed_at_close=0, **context.gapline_labels)
+    record(**context.gapline_labels)
 
 
 def ensure_pipeline_loaders(context=None):

@@ -25,9 +25,19 @@ def flatten_at_close(context, data):
             place(context, asset, -position.amount, MarketOnClose())
 
 
+def reset_unclosed(context, data):
+    """Start the session's ``unclosed_at_close`` count at 0 (zipline keeps recorded values)."""
+    from zipline.api import record
+
+    record(unclosed_at_close=0)
+
+
 def schedule_flat_by_close(context):
-    """Run :func:`flatten_at_close` at the MOC cutoff of every session."""
+    """Run :func:`flatten_at_close` at the MOC cutoff of every session (and reset the
+    session's ``unclosed_at_close`` at the open)."""
     from zipline import api as algo
 
+    algo.schedule_function(reset_unclosed, algo.date_rules.every_day(),
+                           algo.time_rules.market_open())
     algo.schedule_function(flatten_at_close, algo.date_rules.every_day(),
                            algo.time_rules.market_close(minutes=MOC_CUTOFF_MINUTES))
