@@ -1,7 +1,7 @@
 """Every use of zipline's PRIVATE bundle-writer internals, in one module.
 
 Checked against **zipline-reloaded 3.2.1**. On a zipline upgrade, re-read the zipline code
-named below and re-run ``tests/test_bundle.py`` (it compares :func:`write_minute_table` with
+named below and re-run ``tests/bundles/polygon/test_ingest.py`` (it compares :func:`write_minute_table` with
 zipline's own ``write_cols`` and reads every bundle back through zipline's readers).
 
 gapline's ingest writes through zipline's writers but skips their slow per-sid pandas paths.

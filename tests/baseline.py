@@ -140,7 +140,7 @@ def compare(name: str, perf: pd.DataFrame, directory=None, tolerances=None,
 
 # ----------------------------------------------------------------------------- the standard set
 #: name -> (algorithm module, start, end, run keyword arguments): the runs that
-#: ``tests/test_algorithms.py`` checks against ``tests/expected/<name>.csv``. Windows are short
+#: ``tests/algorithms/test_algorithms.py`` checks against ``tests/expected/<name>.csv``. Windows are short
 #: (the suite must stay fast) and chosen where the demo data has events that pass the screens
 #: (the sell-gap screen needs 63 sessions of history and the microcap screen 100; the demo
 #: starts 2024-07-01). Regenerate the baselines whenever the demo generator changes.

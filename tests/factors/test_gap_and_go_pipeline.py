@@ -10,7 +10,7 @@ import pandas as pd
 from algorithms import gap_and_go
 from factors.reference import PolygonReference, PolygonReferenceLoader, read_reference_table
 from factors.screens import gap_and_go_pipeline
-from tests import vectorized as V
+from tests.oracle import vectorized as V
 
 SESSIONS = ("2024-10-07", "2024-10-09")
 

@@ -14,7 +14,7 @@ from zipline.finance.order import Order
 
 from algorithms import costs as C
 from algorithms.execution import Limit, MarketOnClose, MarketOnOpen, Stop
-from tests.test_costs import AAA, FakeBlotter, FakeData, FakePosition
+from tests.algorithms.costs.test_costs import AAA, FakeBlotter, FakeData, FakePosition
 
 FIRST = pd.Timestamp("2024-10-01 13:31", tz="UTC")  # 09:31 ET: the session's first bar
 MIDDAY = pd.Timestamp("2024-10-01 16:00", tz="UTC")

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from bundles import download as dl
 from tests.bundles.download.test_redirects import BASE, Transport, client_for
-from tests.test_download import END, SESSIONS, START, FakePolygon, ok
+from tests.bundles.download.test_download import END, SESSIONS, START, FakePolygon, ok
 
 
 def test_empty_page_in_the_middle_of_a_pagination_is_reported(caplog):

@@ -15,7 +15,7 @@ from bundles.download import run as dl_run
 from bundles.layout import reference_dir
 from bundles.reference_files import read_reference
 from gapline.cli import main
-from tests.test_download import API_KEY, END, START, FakePolygon, FakeResponse, ok
+from tests.bundles.download.test_download import API_KEY, END, START, FakePolygon, FakeResponse, ok
 
 BASE = "https://api.polygon.io"
 EVIL = "https://evil.example.com"

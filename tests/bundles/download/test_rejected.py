@@ -15,7 +15,7 @@ from bundles import download as dl
 from bundles.flatfiles import read_day_file as ingest_read
 from bundles.layout import DAY_DATASET, MINUTE_DATASET, day_file_path
 from tests.bundles.download.test_redirects import Transport, client_for
-from tests.test_download import (
+from tests.bundles.download.test_download import (
     END,
     SESSIONS,
     START,

@@ -18,7 +18,7 @@ from bundles import layout
 from bundles.flatfiles import read_day_file as ingest_read
 from bundles.layout import MINUTE_DATASET, day_file_path, write_day_file
 from tests.bundles.download.test_redirects import Transport, client_for
-from tests.test_download import END, SESSIONS, START, FakePolygon, expected_minute_file
+from tests.bundles.download.test_download import END, SESSIONS, START, FakePolygon, expected_minute_file
 
 
 def run(root, tickers, polygon=None, **kwargs):

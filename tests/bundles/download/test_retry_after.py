@@ -9,7 +9,7 @@ import pytest
 
 from bundles import download as dl
 from tests.bundles.download.test_redirects import Transport, client_for
-from tests.test_download import FakeResponse, ok
+from tests.bundles.download.test_download import FakeResponse, ok
 
 
 def limited_then_ok(retry_after, times=2):

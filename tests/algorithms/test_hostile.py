@@ -372,7 +372,7 @@ def fill_price(close, side):
 
 
 def _vectorized(hostile):
-    from tests import vectorized as V
+    from tests.oracle import vectorized as V
 
     return V, V.Bundle.open(hostile["ingestion"])
 
@@ -850,7 +850,7 @@ def test_gap_without_a_0930_bar_is_not_traded(hostile, perf_of, algo):
 # ----------------------------------------------------------------------------- cross-check
 @pytest.mark.parametrize("algo", ALGOS)
 def test_independent_reimplementation_agrees_on_hostile_data(hostile, perf_of, algo):
-    """tests/vectorized.py (plain pandas, no zipline ledger) gives the same ordered fills and
+    """tests/oracle/vectorized.py (plain pandas, no zipline ledger) gives the same ordered fills and
     daily portfolio values on this data: the entries, the closing-auction exit at the official
     close on 06-18 and microcap_short's volume-capped noon cover. Neither closes the names that
     stopped trading at 11:00 on 06-12 in that day's closing auction (no print, the last trade

@@ -192,7 +192,7 @@ def test_sigterm_midway_leaves_previous_ingestion_in_use(tmp_path):
     before = [r["name"] for r in ingestions("test-term", env)]
     marker = tmp_path / "inside"
     proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(root), str(zroot), str(marker)],
-                            cwd=Path(__file__).resolve().parents[1], env=env,
+                            cwd=Path(__file__).resolve().parents[2], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline and proc.poll() is None:

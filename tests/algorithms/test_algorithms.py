@@ -1,12 +1,12 @@
 """Every gapline algorithm on the ``polygon-demo`` bundle: stored baselines, invariants, the
-independent pandas re-implementations (tests/vectorized.py), the cost accounting and the
+independent pandas re-implementations (tests/oracle/vectorized.py), the cost accounting and the
 ``zipline run`` command line.
 
 The bundle is built once per test session (``demo_root`` in tests/conftest.py). Each standard
 run (:data:`tests.baseline.STANDARD_RUNS`) is simulated once and shared by the tests.
 
 Regenerate the baselines after an intended change (or a new demo generator) with
-``GAPLINE_UPDATE_BASELINES=1 pytest tests/test_algorithms.py`` (or ``make baselines``
+``GAPLINE_UPDATE_BASELINES=1 pytest tests/algorithms/test_algorithms.py`` (or ``make baselines``
 -> :func:`tests.baseline.update_all`) and review the diff of ``tests/expected/*.csv``.
 """
 from __future__ import annotations
@@ -26,11 +26,11 @@ from algorithms.costs import GaplineCommission, make_config
 from algorithms.extended_hours import ExtendedHours, LookAheadError
 from algorithms.runner import run
 from analysis.fills import transactions_frame as trades
-from tests import vectorized as V
+from tests.oracle import vectorized as V
 from tests.demo_fixture import demo_raw_root
 from tests.synth import quiet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPECTED = REPO / "tests" / "expected"
 ET = "America/New_York"
 
@@ -324,7 +324,7 @@ def test_buy_gap_matches_vectorized(env, vbundle, name, variant):
 @pytest.mark.parametrize("which, rank_within", [("sell", "all_assets"), ("sell", "common_stock"),
                                                 ("buy", "all_assets"), ("buy", "common_stock")])
 def test_gap_down_screens_match_vectorized(env, vbundle, which, rank_within):
-    """factors.screens' buy/sell-gap Pipelines on polygon-demo equal tests/vectorized.py's
+    """factors.screens' buy/sell-gap Pipelines on polygon-demo equal tests/oracle/vectorized.py's
     plain-pandas screen, for both liquidity rankings; ranking across all assets keeps a
     subset of the common-stock ranking's names (liquid ETFs take top-decile places)."""
     from factors.loaders import run_pipeline
@@ -581,7 +581,7 @@ def _gap_and_go_kwargs(name):
 @pytest.mark.parametrize("name", ["gap_and_go", "gap_and_go_loose"])
 def test_gap_and_go_matches_vectorized(env, vbundle, name):
     """The article's rules and the loose variant: zipline's fills (volume-confirmed buy stops,
-    amended VWAP stops, targets, the 15:45 exit) equal tests/vectorized.py's, bar for bar."""
+    amended VWAP stops, targets, the 15:45 exit) equal tests/oracle/vectorized.py's, bar for bar."""
     start, end, kwargs = _gap_and_go_kwargs(name)
     fills, daily = V.gap_and_go(vbundle, start, end, **kwargs)
     _compare_with_vectorized(standard(name, env), fills, daily)

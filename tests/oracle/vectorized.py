@@ -9,7 +9,7 @@ volume or close skipped), market-on-open orders filled whole at the 09:30 bar's 
 resting stops triggered on the bar's high and filled at the stop (or the open through it),
 market-on-close orders sent at 15:50 and filled whole at the official close of the bundle's
 auction table (else the session's last trade), cancellations and the daily mark-to-market
-are all written out here from the strategy rules. ``tests/test_algorithms.py`` requires both implementations to
+are all written out here from the strategy rules. ``tests/algorithms/test_algorithms.py`` requires both implementations to
 produce the same fills and daily returns.
 
 Conventions mirrored from zipline because they are facts of the simulation, not strategy:
