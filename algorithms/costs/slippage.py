@@ -33,7 +33,7 @@ from zipline.finance.transaction import create_transaction
 from bundles.market import ET, session_of, trading_calendar
 
 from ..execution.auctions import AuctionPrints, auction_impact, parkinson_sigma
-from ..execution.bar_fills import Bar, base_price
+from ..execution.bar_fills import base_price
 from ..execution.book import OrderBook
 from ..execution.styles import MarketOnClose, MarketOnOpen
 
@@ -70,6 +70,23 @@ def _session_open_utc(algo, session):
         return cal.session_open(session)
     open_et = pd.Timestamp(session) + pd.Timedelta(hours=9, minutes=30)
     return open_et.tz_localize(ET).tz_convert("UTC")
+
+
+class _LazyBar:
+    """The current bar of one asset for :func:`~algorithms.execution.bar_fills.base_price`:
+    close and volume given, open/high/low read on first use (a resting stop that does not
+    trigger reads one field a minute, not three)."""
+
+    def __init__(self, data, asset, close: float, volume: float):
+        self._data, self._asset = data, asset
+        self.close, self.volume = close, volume
+
+    def __getattr__(self, name):
+        if name not in ("open", "high", "low"):
+            raise AttributeError(name)
+        value = float(self._data.current(self._asset, name))
+        setattr(self, name, value)
+        return value
 
 
 class GaplineSlippage(EquitySlippageModel):
@@ -328,9 +345,7 @@ class GaplineSlippage(EquitySlippageModel):
                 base = price
             else:
                 if bar is None:
-                    bar = Bar(float(data.current(asset, "open")), float(data.current(asset, "high")),
-                              float(data.current(asset, "low")), float(price),
-                              float(volume) if volume else 0.0)
+                    bar = _LazyBar(data, asset, float(price), float(volume) if volume else 0.0)
                 official = (self.official_close(data, asset)
                             if isinstance(style, MarketOnClose) and last_bar else None)
                 base, triggered = base_price(style, order.direction, bar, first_bar=first_bar,
