@@ -304,19 +304,9 @@ class Book:
                     base = None
             else:  # market, or the rest of a triggered stop
                 base = c if traded else None
-            if base is None or (not auction and order.sid in exhausted):
+            n = None if base is None else self.shares(order, vol, auction, used, exhausted)
+            if not n:
                 continue
-            if auction:
-                n = abs(order.remaining)
-            else:
-                if not vol:
-                    continue
-                room = int(VOLUME_LIMIT * vol) - used.get(order.sid, 0)
-                if room <= 0:
-                    exhausted.add(order.sid)
-                    continue
-                n = min(abs(order.remaining), room)
-                used[order.sid] = used.get(order.sid, 0) + n
             price = base * (1 + SLIPPAGE * side)
             self._apply(dt, order.sid, side * n, price)
             order.remaining -= side * n
@@ -327,6 +317,22 @@ class Book:
                 if order.kind == "moo":
                     queue.append(child)  # live from the opening print: this bar counts
         self.orders = [o for o in self.orders if o.remaining != 0]
+
+    @staticmethod
+    def shares(order, vol, auction, used, exhausted):
+        """Shares of ``order`` this bar: all of an auction order; else at most
+        ``int(VOLUME_LIMIT x volume)`` per asset and bar, over all its orders (None: none)."""
+        if auction:
+            return abs(order.remaining)
+        if order.sid in exhausted or not vol:
+            return None
+        room = int(VOLUME_LIMIT * vol) - used.get(order.sid, 0)
+        if room <= 0:
+            exhausted.add(order.sid)
+            return None
+        n = min(abs(order.remaining), room)
+        used[order.sid] = used.get(order.sid, 0) + n
+        return n
 
     def _apply(self, dt, sid, amount, price):
         old = self.positions.get(sid, 0)
@@ -745,19 +751,9 @@ class BracketBook(Book):
                 base = order.limit if np.isfinite(h) and np.isfinite(lo) and touched else None
             else:  # market, or the rest of a triggered stop
                 base = c if (bool(vol) and np.isfinite(c)) else None
-            if base is None or (not auction and order.sid in exhausted):
+            n = None if base is None else self.shares(order, vol, auction, used, exhausted)
+            if not n:
                 continue
-            if auction:
-                n = abs(order.remaining)
-            else:
-                if not vol:
-                    continue
-                room = int(VOLUME_LIMIT * vol) - used.get(order.sid, 0)
-                if room <= 0:
-                    exhausted.add(order.sid)
-                    continue
-                n = min(abs(order.remaining), room)
-                used[order.sid] = used.get(order.sid, 0) + n
             price = base * (1 + SLIPPAGE * side)
             self._apply(dt, order.sid, side * n, price)
             order.remaining -= side * n

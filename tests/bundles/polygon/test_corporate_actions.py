@@ -77,24 +77,23 @@ def _write_raw_json(root, name, text):
     (layout.reference_dir(root) / f"{name}.json").write_text(text)
 
 
-def _split(**changes):
-    rec = dict(GOOD_SPLIT, ticker="BBB", execution_date="2024-07-09")
+def _changed(record, changes):
+    """``record`` with ``changes`` applied (``_DROP`` removes the field)."""
+    rec = dict(record)
     for k, v in changes.items():
         if v is _DROP:
             rec.pop(k)
         else:
             rec[k] = v
     return rec
+
+
+def _split(**changes):
+    return _changed(dict(GOOD_SPLIT, ticker="BBB", execution_date="2024-07-09"), changes)
 
 
 def _div(**changes):
-    rec = dict(GOOD_DIV, ticker="AAA", ex_dividend_date="2024-07-09")
-    for k, v in changes.items():
-        if v is _DROP:
-            rec.pop(k)
-        else:
-            rec[k] = v
-    return rec
+    return _changed(dict(GOOD_DIV, ticker="AAA", ex_dividend_date="2024-07-09"), changes)
 
 
 _DROP = object()
