@@ -30,7 +30,7 @@ from bundles.layout import (
 )
 from gapline.cli import main
 
-moto_server = pytest.importorskip("moto.server")
+import moto.server as moto_server  # noqa: E402 -- a dev dependency: fail loudly if missing
 
 ACCESS = "AKIAGAPLINETEST0001"
 SECRET = "gaplineSecret/9f8e7d6c5b4a+ZYXWVU0123"
