@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bundles.ingestions import ensure_registered
+from bundles.market import trading_calendar
 
 #: alphalens' label of the open-to-close return (the regular session, 09:30 -> 16:00)
 OPEN_TO_CLOSE = "6h30m"
@@ -255,7 +256,6 @@ def factor_data(factor, start, end, bundle="polygon", periods=DEFAULT_PERIODS, q
     """alphalens' factor data of ``factor`` (see the module docstring) for the sessions
     ``start``..``end`` of ``bundle``. ``screen`` (a Filter) replaces the factor's universe."""
     from zipline.pipeline import Pipeline
-    from zipline.utils.calendar_utils import get_calendar
 
     from .loaders import run_pipeline
 
@@ -266,7 +266,7 @@ def factor_data(factor, start, end, bundle="polygon", periods=DEFAULT_PERIODS, q
     if pipe_out.empty:
         raise ValueError(f"factor {spec.name}: the Pipeline selected nothing in {start}..{end}")
     assets = pipe_out.index.get_level_values(1).unique()
-    sessions = get_calendar("XNYS").sessions
+    sessions = trading_calendar().sessions
     last = sessions[min(sessions.searchsorted(pd.Timestamp(end)) + max(periods),
                         len(sessions) - 1)]
     # one session before start: the first row's prior close

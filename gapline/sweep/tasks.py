@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bundles.market import ET
+
 #: bump when a task's result would change for the same inputs (the row's columns, metrics)
 TASK_VERSION = 1
 #: the numbers of a task's row (see :func:`metrics_row`)
@@ -192,7 +194,7 @@ def ingested_last_session(bundle, sessions) -> pd.Timestamp:
         return pd.DatetimeIndex(sessions)[-1]
     last = pd.Timestamp(last)
     if last.tzinfo is not None:
-        last = last.tz_convert("America/New_York").tz_localize(None)
+        last = last.tz_convert(ET).tz_localize(None)
     return last.normalize()
 
 
