@@ -295,13 +295,18 @@ class Book:
                 if last and base is None:
                     self.unclosed.append((dt, order.sid))
             elif order.kind == "stop" and not order.triggered:
-                hit = (h >= order.stop) if side > 0 else (lo <= order.stop)
-                if np.isfinite(h) and np.isfinite(lo) and hit:
+                # a stop may also ask its trigger bar for volume (BracketOrder.volume_over)
+                reached = np.isfinite(h) and np.isfinite(lo) and (
+                    h >= order.stop if side > 0 else lo <= order.stop)
+                if reached and vol > getattr(order, "volume_over", -np.inf):
                     order.triggered = True
                     base = order.stop if not np.isfinite(o) else \
                         (max(order.stop, o) if side > 0 else min(order.stop, o))
                 else:
                     base = None
+            elif order.kind == "limit":
+                touched = (lo <= order.limit) if side > 0 else (h >= order.limit)
+                base = order.limit if np.isfinite(h) and np.isfinite(lo) and touched else None
             else:  # market, or the rest of a triggered stop
                 base = c if traded else None
             n = None if base is None else self.shares(order, vol, auction, used, exhausted)
@@ -310,13 +315,18 @@ class Book:
             price = base * (1 + SLIPPAGE * side)
             self._apply(dt, order.sid, side * n, price)
             order.remaining -= side * n
-            if order.stop_pct is not None:  # the bracket: a stop for these shares, in cents
-                child = Order(order.sid, -side * n, "stop",
-                              stop=round(price * (1 - side * order.stop_pct), 2))
-                self.orders.append(child)
-                if order.kind == "moo":
-                    queue.append(child)  # live from the opening print: this bar counts
+            queue += self.after_fill(order, side, n, price)
         self.orders = [o for o in self.orders if o.remaining != 0]
+
+    def after_fill(self, order, side, n, price) -> list:
+        """The orders a fill creates: a market-on-open order's stop for these shares, in
+        cents (``stop_pct``); returns those live in this same bar (from the opening print)."""
+        if order.stop_pct is None:
+            return []
+        child = Order(order.sid, -side * n, "stop",
+                      stop=round(price * (1 - side * order.stop_pct), 2))
+        self.orders.append(child)
+        return [child] if order.kind == "moo" else []
 
     @staticmethod
     def shares(order, vol, auction, used, exhausted):
@@ -720,57 +730,23 @@ class BracketOrder(Order):
 class BracketBook(Book):
     """:class:`Book` with the orders of :class:`BracketOrder`."""
 
-    def fill_bar(self, dt, bars, t, official=None):
-        used, exhausted = {}, set()
-        last = official is not None
-        queue = list(self.orders)
-        while queue:
-            order = queue.pop(0)
-            if order.remaining == 0:
-                continue
-            j = bars.col[order.sid]
-            o, h, lo = bars.open[t, j], bars.high[t, j], bars.low[t, j]
-            c, vol = bars.close[t, j], bars.volume[t, j]
-            side = 1 if order.remaining > 0 else -1
-            auction = order.kind == "moc"
-            if order.kind == "moc":
-                base = official(order.sid) if last else None
-                if last and base is None:
-                    self.unclosed.append((dt, order.sid))
-            elif order.kind == "stop" and not order.triggered:
-                reached = np.isfinite(h) and np.isfinite(lo) and (
-                    h >= order.stop if side > 0 else lo <= order.stop)
-                if reached and vol > getattr(order, "volume_over", -np.inf):
-                    order.triggered = True
-                    base = order.stop if not np.isfinite(o) else \
-                        (max(order.stop, o) if side > 0 else min(order.stop, o))
-                else:
-                    base = None
-            elif order.kind == "limit":
-                touched = (lo <= order.limit) if side > 0 else (h >= order.limit)
-                base = order.limit if np.isfinite(h) and np.isfinite(lo) and touched else None
-            else:  # market, or the rest of a triggered stop
-                base = c if (bool(vol) and np.isfinite(c)) else None
-            n = None if base is None else self.shares(order, vol, auction, used, exhausted)
-            if not n:
-                continue
-            price = base * (1 + SLIPPAGE * side)
-            self._apply(dt, order.sid, side * n, price)
-            order.remaining -= side * n
-            if isinstance(order, BracketOrder):
-                order.filled += side * n
-                for sibling in order.siblings:  # one cancels the other
-                    sibling.remaining = 0
-                order.siblings = []
-                if order.bracket_stop is not None:
-                    stop = BracketOrder(order.sid, -side * n, "stop",
-                                        stop=round(order.bracket_stop, 2), parent=order)
-                    target = BracketOrder(
-                        order.sid, -side * n, "limit", parent=order,
-                        limit=round(price * (1.0 + side * order.bracket_target), 2))
-                    stop.siblings, target.siblings = [target], [stop]
-                    self.orders += [stop, target]
-        self.orders = [o for o in self.orders if o.remaining != 0]
+    def after_fill(self, order, side, n, price) -> list:
+        """One cancels the other; an entry's fill creates its stop and target (next bar on)."""
+        if not isinstance(order, BracketOrder):
+            return super().after_fill(order, side, n, price)
+        order.filled += side * n
+        for sibling in order.siblings:  # one cancels the other
+            sibling.remaining = 0
+        order.siblings = []
+        if order.bracket_stop is not None:
+            stop = BracketOrder(order.sid, -side * n, "stop",
+                                stop=round(order.bracket_stop, 2), parent=order)
+            target = BracketOrder(
+                order.sid, -side * n, "limit", parent=order,
+                limit=round(price * (1.0 + side * order.bracket_target), 2))
+            stop.siblings, target.siblings = [target], [stop]
+            self.orders += [stop, target]
+        return []
 
 
 @dataclass
