@@ -9,17 +9,14 @@ model (log line, ``unclosed_at_close`` in the perf frame) and stays open.
 """
 from __future__ import annotations
 
+from ..common import cancel_open_orders
 from .book import place
 from .styles import MOC_CUTOFF_MINUTES, MarketOnClose
 
 
 def flatten_at_close(context, data):
     """Cancel open orders; send every position to the closing auction."""
-    from zipline.api import cancel_order, get_open_orders
-
-    for orders in get_open_orders().values():
-        for o in orders:
-            cancel_order(o)
+    cancel_open_orders(context)
     for asset, position in list(context.portfolio.positions.items()):
         if position.amount:
             place(context, asset, -position.amount, MarketOnClose())
