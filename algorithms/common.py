@@ -36,28 +36,30 @@ def tradable(data, assets) -> list:
     return [a for a in assets if bool(ok[a]) and np.isfinite(prices[a]) and prices[a] > 0]
 
 
-def cancel_open_orders(context, assets=None):
-    """Cancel every open order (or those in ``assets``)."""
+def cancel_open_orders(context, assets=None, keep=()):
+    """Cancel every open order (or those in ``assets``), except the orders in ``keep``'s
+    assets."""
     from zipline.api import cancel_order, get_open_orders
 
     for asset, orders in list(get_open_orders().items()):
-        if assets is not None and asset not in assets:
+        if (assets is not None and asset not in assets) or asset in keep:
             continue
         for o in orders:
             cancel_order(o)
 
 
-def close_positions(context, data, assets=None):
-    """Cancel open orders, then market-order every position (or those in ``assets``) flat.
+def close_positions(context, data, assets=None, keep=()):
+    """Cancel open orders, then market-order every position (or those in ``assets``) flat;
+    the positions and orders of the assets in ``keep`` (a strategy's overnight leg) stay.
 
     Positions in assets that cannot trade now (halted, delisted, no price) are left and
     retried by the next call; zipline itself closes delisted names at their auto-close date.
     """
     from zipline.api import order
 
-    cancel_open_orders(context, assets)
+    cancel_open_orders(context, assets, keep)
     held = [a for a, p in context.portfolio.positions.items()
-            if p.amount and (assets is None or a in assets)]
+            if p.amount and (assets is None or a in assets) and a not in keep]
     ok = set(tradable(data, held))
     for asset in held:
         if asset in ok:

@@ -89,8 +89,9 @@ MIN_GAP_PCT = 10.0
 #: ``self.min_volume = 500_000`` / ``data['premarket_volume'] >= self.min_volume`` (GG 64, 105)
 MIN_PM_VOLUME = 500_000
 #: ``self.max_float = 50_000_000`` / ``data['float_shares'] <= self.max_float`` (GG 65, 106).
-#: gapline has no float source: the column is SHARES OUTSTANDING (Polygon's snapshot,
-#: ``factors.reference.SharesOutstanding``), which is >= the float, so this is stricter
+#: gapline has no dated float source: the column is SHARES OUTSTANDING as known before the
+#: session (dated Polygon details, ``factors.reference.SharesOutstanding``), which is >= the
+#: float, so this is stricter
 MAX_SHARES_OUTSTANDING = 50_000_000.0
 #: an unknown share count FAILS (``float_shares <= max_float`` cannot be shown); the
 #: ``loose`` variant lets it pass

@@ -26,9 +26,21 @@ Rules
   shares (``OnOrderEvent``: ``StopMarketOrder(..., round(fill.FillPrice*1.2, 2))``), live from
   the opening print: a bar whose high reaches it fills at the stop, or at its open when it
   opens above;
-* 12:00: cancel the stops and cover everything (``CoverShorts``: ``Liquidate``); anything a
-  volume cap leaves open goes to the closing auction (every gapline strategy is flat by the
-  close).
+* 12:00: cancel the stops and cover everything but the hedge (``CoverShorts``: ``Liquidate``
+  every holding ``if not str(s) == 'SPY'``); anything a volume cap leaves open goes to the
+  closing auction (every gapline strategy is flat by the close, but for the hedge);
+* the hedge: a long ``HEDGE_SYMBOL`` (SPY) leg, rebalanced every Monday at 09:35 to
+  ``HEDGE_WEIGHT`` (40%) of the portfolio value (``RebalanceSPY``: ``SetHoldings('SPY',
+  0.4)``, scheduled ``DateRules.Every(DayOfWeek.Monday), TimeRules.At(9, 35)``) with a market
+  order for ``int(HEDGE_WEIGHT x portfolio value / price)`` shares less the shares held. It is
+  held overnight: the 12:00 cover and the closing auction leave it (``overnight_assets``). The
+  date rule lists calendar Mondays (LEAN ``DateRules.Every``: ``Time.EachDay(start,
+  end).Where(date => hash.Contains(date.DayOfWeek))``); unlike ``WeekStart("SPY")`` (zipline's
+  ``week_start``) it does not move a holiday Monday to Tuesday: a week whose Monday is a
+  market holiday (Labor Day, MLK, Presidents' Day) has no rebalance and the leg keeps its
+  shares. ``HEDGE_WEIGHT = 0``: no hedge leg, no order in it. Every hedge order is recorded as
+  ``exit_reasons`` ``"hedge rebalance"`` (the label of its round trip). A bundle without
+  ``HEDGE_SYMBOL`` runs without the leg (a warning says so).
 
 zipline has no clock between ``before_trading_start`` (08:45) and the first bar (09:31): the
 09:25 decision runs in ``before_trading_start`` and reads only data stamped before 09:25; its
@@ -39,6 +51,8 @@ Run::
     zipline run -f algorithms/microcap_short.py -b polygon-demo --data-frequency minute \\
         --no-benchmark -s 2024-11-20 -e 2024-12-31
 """
+import logging
+
 import numpy as np
 import pandas as pd
 import zipline.api as algo
@@ -46,6 +60,8 @@ import zipline.api as algo
 from algorithms import common, history, params
 from algorithms.execution import Bracket, MarketOnOpen, place
 from algorithms.extended_hours import ExtendedHours
+
+log = logging.getLogger(__name__)
 
 COSTS = "realistic"          # the reference README names the spread and borrow as its
                              # backtest's flaws (000_b6ec8f3297f30e2b.txt line 7); "published"
@@ -59,6 +75,17 @@ SHORT_FRACTION = 0.50        # "Due to Margin requirements, take only half"
 STOP_PCT = 0.20              # OnOrderEvent: StopMarketOrder(round(fill.FillPrice*1.2, 2))
 STOP_DECIMALS = 2            # the stop price in cents, as the reference rounds it
 COVER_MINUTES_AFTER_OPEN = 150  # CoverShorts at TimeRules.At(12, 0): 12:00
+# the SPY leg (cjdietl/microcap_short microshort.py; line numbers of that file):
+#   line 25   self.AddEquity("SPY")
+#   line 36   self.Schedule.On(self.DateRules.Every(DayOfWeek.Monday),self.TimeRules.At(9, 35),
+#                              self.RebalanceSPY)
+#   line 122  self.SetHoldings('SPY', 0.4)            (in RebalanceSPY, lines 120-122)
+#   line 336  if not str(s) == 'SPY': self.Liquidate(s)  (CoverShorts keeps it: held overnight)
+HEDGE_SYMBOL = "SPY"         # line 25 / 122: the hedge asset
+HEDGE_WEIGHT = 0.40          # line 122 SetHoldings('SPY', 0.4): target 40% of portfolio value
+                             # (long); 0 disables the leg
+HEDGE_WEEKDAY = 0            # line 36 DateRules.Every(DayOfWeek.Monday): Monday (= 0) only
+HEDGE_MINUTES_AFTER_OPEN = 5  # line 36 TimeRules.At(9, 35): 09:35
 SIGMA_WINDOW = 100           # sessions of closes behind sigma (std of daily returns)
 EMA_WINDOW = 60              # sessions behind the 20-day EMA (span 20)
 PIPELINE_NAME = "microcap_short"
@@ -72,6 +99,9 @@ PARAM_BOUNDS = {             # checked by params.load_params: (min, max) inclusi
     "STOP_PCT": params.above(0),
     "STOP_DECIMALS": (0, 6),
     "COVER_MINUTES_AFTER_OPEN": (1, 390),
+    "HEDGE_WEIGHT": (0, 1),
+    "HEDGE_WEEKDAY": (0, 4),
+    "HEDGE_MINUTES_AFTER_OPEN": (1, 390),
     "SIGMA_WINDOW": (2, None),
     "EMA_WINDOW": (2, None),
 }
@@ -92,14 +122,25 @@ def make_pipeline(params=None):
 #: sessions of daily history the default Pipeline needs before the first session
 #: (100: SIGMA_WINDOW); derived from its terms' window lengths, not a parameter
 LOOKBACK_SESSIONS = history.pipeline_lookback(make_pipeline())
+#: the exit reason recorded for every hedge order (analysis.roundtrips reads ``exit_reasons``;
+#: a name, not a parameter: ``params.NOT_PARAMETERS``)
+HEDGE_EXIT_REASON = "hedge rebalance"
 
 
 def initialize(context):
-    """Attach the pipeline, install costs, schedule the noon cover."""
+    """Attach the pipeline, install costs, schedule the noon cover and the Monday hedge."""
     p = params.load_params(context, globals())
     common.prepare(context, p, make_pipeline(p), PIPELINE_NAME)
     algo.schedule_function(cover_all, algo.date_rules.every_day(),
                            algo.time_rules.market_open(minutes=p.COVER_MINUTES_AFTER_OPEN))
+    context.hedge_asset = hedge_asset(p)
+    context.hedge_orders = {}
+    context.overnight_assets = frozenset() if context.hedge_asset is None else frozenset(
+        {context.hedge_asset})
+    if context.hedge_asset is not None:
+        # every session at 09:35; rebalance_hedge acts on Mondays only (HEDGE_WEEKDAY)
+        algo.schedule_function(rebalance_hedge, algo.date_rules.every_day(),
+                               algo.time_rules.market_open(minutes=p.HEDGE_MINUTES_AFTER_OPEN))
 
 
 def before_trading_start(context, data):
@@ -155,5 +196,60 @@ def short_at_open(context, data, chosen):
 
 
 def cover_all(context, data):
-    """Cancel the stops and cover every short at noon (the rest goes to the closing auction)."""
-    common.close_positions(context, data)
+    """Cancel the stops and cover every short at noon (the rest goes to the closing auction);
+    the hedge and its orders stay (``CoverShorts``: ``if not str(s) == 'SPY'``)."""
+    common.close_positions(context, data, keep=getattr(context, "overnight_assets", ()))
+
+
+# ----------------------------------------------------------------------------- the SPY hedge
+def hedge_asset(p):
+    """The hedge's asset, or None: ``HEDGE_WEIGHT = 0`` (no leg), or no ``HEDGE_SYMBOL`` in
+    the bundle (a warning)."""
+    from zipline.errors import SymbolNotFound
+
+    if p.HEDGE_WEIGHT <= 0:
+        return None
+    try:
+        return algo.symbol(p.HEDGE_SYMBOL)
+    except SymbolNotFound:
+        log.warning("microcap_short: no %s in the bundle, the hedge leg (HEDGE_WEIGHT=%g) is "
+                    "off", p.HEDGE_SYMBOL, p.HEDGE_WEIGHT)
+        return None
+
+
+def is_hedge_day(now, weekday=HEDGE_WEEKDAY) -> bool:
+    """Does the reference rebalance on the session of ``now``? Only on its weekday (Monday,
+    ET): a holiday Monday's rebalance is not moved to Tuesday (``DateRules.Every`` lists
+    calendar Mondays; there is no session to trade on)."""
+    return pd.Timestamp(now).tz_convert("America/New_York").weekday() == weekday
+
+
+def hedge_order_amount(weight, portfolio_value, price, held) -> int:
+    """Shares to order so that the hedge holds ``int(weight x portfolio_value / price)``
+    shares (``SetHoldings``: a target percent of the portfolio value, whole shares, never
+    above the weight); ``held``: the shares held now."""
+    if not (np.isfinite(price) and price > 0 and np.isfinite(portfolio_value)):
+        return 0
+    target = max(0, int(weight * portfolio_value / price + 1e-9))
+    return target - int(held)
+
+
+def rebalance_hedge(context, data):
+    """``RebalanceSPY`` on Mondays at 09:35: a market order bringing the hedge to
+    ``HEDGE_WEIGHT`` of the portfolio value at the current price (it fills from the next bar,
+    under the run's cost model like any order)."""
+    asset = context.hedge_asset
+    if asset is None or not is_hedge_day(context.get_datetime(), context.params.HEDGE_WEEKDAY):
+        return
+    if not common.tradable(data, [asset]):
+        log.warning("%s: hedge %s cannot trade now, no rebalance", context.get_datetime(), asset)
+        return
+    held = common.positions(context).get(asset)
+    amount = hedge_order_amount(context.params.HEDGE_WEIGHT,
+                                float(context.portfolio.portfolio_value),
+                                float(data.current(asset, "price")),
+                                held.amount if held is not None else 0)
+    order_id = place(context, asset, amount)
+    if order_id is not None:
+        context.hedge_orders[order_id] = HEDGE_EXIT_REASON
+        algo.record(exit_reasons=dict(context.hedge_orders))

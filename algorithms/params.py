@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 _PARAM_TYPES = (bool, int, float, str, tuple, type(None))
 #: UPPER_CASE module constants that are not parameters: derived values and names
-NOT_PARAMETERS = frozenset({"LOOKBACK_SESSIONS", "PIPELINE_NAME"})
+NOT_PARAMETERS = frozenset({"LOOKBACK_SESSIONS", "PIPELINE_NAME", "HEDGE_EXIT_REASON"})
 #: the algorithm modules (``algorithms.<name>``) whose parameter names are valid ``-x`` keys
 GAPLINE_ALGORITHMS = ("sell_gap", "buy_gap", "microcap_short", "gap_and_go")
 

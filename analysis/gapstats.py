@@ -30,9 +30,12 @@ continuation
     ``close(D) / open(D) - 1``: positive after a gap-up means the gap continued, after a
     gap-down it means the gap reversed.
 shares class
-    :data:`factors.gap.SHARES_CLASSES` on ``share_class_shares_outstanding`` of the bundle's
-    ``gapline/assets.parquet`` side table (micro < 10M, low < 25M, medium < 50M,
-    large < 100M, institutional), ``unknown`` when missing. A snapshot, not a history.
+    :data:`factors.gap.SHARES_CLASSES` (micro < 10M, low < 25M, medium < 50M, large < 100M,
+    institutional) on the shares OUTSTANDING known before the gap session ``D``: the latest
+    count of the bundle's ``gapline/reference_history.parquet`` dated strictly before ``D``
+    (:mod:`factors.reference_history`, the rule the Pipeline loader uses), ``unknown``
+    without one. Shares outstanding, not the float (the article's "Float" classes are
+    applied to shares outstanding: Polygon/Massive has no dated float).
 
 Prices: the bundle's **unadjusted** daily bars (``load_raw_arrays``), then back-adjusted with
 the bundle's own split and merger ratios (prices before the effective date times the
@@ -79,8 +82,10 @@ def ingestion_dir(bundle_data) -> Path:
 
 
 def asset_table(bundle_data) -> pd.DataFrame:
-    """One row per sid: symbol, type, primary_exchange, shares_outstanding, has_minute_bars,
-    start_date, end_date (side-table columns NaN when the bundle has no ``assets.parquet``)."""
+    """One row per sid: symbol, type, primary_exchange, has_minute_bars, start_date,
+    end_date (side-table columns NaN when the bundle has no ``assets.parquet``) and
+    ``last_shares_outstanding``: the latest dated count known by the end of the asset's life
+    (for an overview of the universe; per-session decisions use :func:`reference_history`)."""
     finder = bundle_data.asset_finder
     assets = finder.retrieve_all(finder.sids)
     base = pd.DataFrame({
@@ -91,7 +96,7 @@ def asset_table(bundle_data) -> pd.DataFrame:
         "end_date": [a.end_date for a in assets],
     }).set_index("sid")
     side = side_dir(ingestion_dir(bundle_data)) / "assets.parquet"
-    extra = ["type", "primary_exchange", "share_class_shares_outstanding", "has_minute_bars"]
+    extra = ["type", "primary_exchange", "has_minute_bars"]
     if side.exists():
         table = pd.read_parquet(side).set_index("sid")
         for c in extra:
@@ -99,8 +104,20 @@ def asset_table(bundle_data) -> pd.DataFrame:
     else:
         for c in extra:
             base[c] = np.nan
-    base = base.rename(columns={"share_class_shares_outstanding": "shares_outstanding"})
+    from factors.reference_history import asof_join
+
+    after_life = pd.to_datetime(base["end_date"]).dt.tz_localize(None) + pd.Timedelta(days=1)
+    base["last_shares_outstanding"] = asof_join(reference_history(bundle_data),
+                                                "shares_outstanding", base.index, after_life)
     return base.sort_index()
+
+
+def reference_history(bundle_data) -> pd.DataFrame | None:
+    """The bundle's dated reference values (``gapline/reference_history.parquet``); None for
+    an ingestion made before they existed."""
+    from factors.reference_history import read_reference_history
+
+    return read_reference_history(ingestion_dir(bundle_data))
 
 
 def _sessions_window(reader, start, end, lookahead):
@@ -179,12 +196,14 @@ def _panel(daily, col, sessions, sids):
 
 
 def gap_events(daily: pd.DataFrame, start=None, end=None, assets: pd.DataFrame | None = None,
-               horizons=FILL_HORIZONS) -> pd.DataFrame:
+               horizons=FILL_HORIZONS, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (session, sid) in ``[start, end]`` with a gap (see the module docstring).
 
     ``daily``: long frame with session, sid, symbol, open, high, low, close (e.g.
-    :func:`load_daily`). ``assets`` (indexed by sid, with ``shares_outstanding``; optional)
-    adds ``shares_class``. Columns: session, sid, symbol, prior_close, open, high, low,
+    :func:`load_daily`). ``history`` (:func:`reference_history`) adds the shares outstanding
+    known before each event's session and its ``shares_class``; without it, ``assets``
+    (indexed by sid, with a ``shares_outstanding`` column: a hand-made table, one count per
+    sid) does. Columns: session, sid, symbol, prior_close, open, high, low,
     close, gap, gap_pct, gap_class, direction, continuation, days_to_fill, filled_<N> per
     horizon, shares_outstanding, shares_class.
     """
@@ -247,7 +266,12 @@ def gap_events(daily: pd.DataFrame, start=None, end=None, assets: pd.DataFrame |
         filled = (dtf <= n).astype(float)
         filled[reach < n] = np.nan  # window D..D+N not complete: dropped, filled or not
         ev[f"filled_{n}"] = filled
-    if assets is not None and "shares_outstanding" in assets:
+    if history is not None:
+        from factors.reference_history import asof_join
+
+        ev["shares_outstanding"] = asof_join(history, "shares_outstanding", ev["sid"],
+                                             ev["session"])
+    elif assets is not None and "shares_outstanding" in assets:
         shares = pd.to_numeric(assets["shares_outstanding"], errors="coerce")
         ev["shares_outstanding"] = shares.reindex(ev["sid"]).to_numpy()
     else:
@@ -380,7 +404,7 @@ def study(bundle="polygon", start=None, end=None, min_gap=0.02, types=None,
     data = bundle_data if bundle_data is not None else load_bundle(bundle, environ)
     daily = load_daily(bundle, start, end, types=types, adjust_dividends=adjust_dividends,
                        bundle_data=data)
-    events = gap_events(daily, start, end, assets=asset_table(data))
+    events = gap_events(daily, start, end, history=reference_history(data))
     path = (intraday_path(data, events, min_gap=min_gap) if with_path
             else pd.DataFrame(index=pd.RangeIndex(1, 391, name="minute")))
     return GapStudy(events, gap_fill_table(events), shares_table(events, min_gap), path)
@@ -414,7 +438,7 @@ def plot_study(result: GapStudy, title=None):
         col = fill_cols[0] if "fill_1d" not in bs else "fill_1d"
         t = bs[col].unstack("direction") if "direction" in bs.index.names else bs[col]
         t.plot.bar(ax=ax)
-        ax.set_title(f"Fill probability by D+1 ({col}) by shares class, |gap| >= min gap")
+        ax.set_title(f"Fill probability ({col}) by shares-outstanding class, |gap| >= min gap")
         ax.set_ylim(0, 1.05)
     ax = axes[1, 1]
     path = result.path

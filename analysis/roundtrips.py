@@ -47,7 +47,8 @@ PIECE_COLUMNS = ["symbol", "trip", "side", "shares", "entry_dt", "entry_price", 
 TRIP_COLUMNS = ["symbol", "sid", "trip", "session", "side", "shares", "entry_time", "exit_time",
                 "entry_price", "exit_price", "pnl", "commission", "net_pnl", "return",
                 "hold_minutes", "entry_fills", "exit_fills", "open_shares", "closed",
-                "entry_clock", "minutes_after_open", "weekday", "exit_order_id", "exit_clock",
+                "entry_clock", "minutes_after_open", "weekday", "entry_order_id",
+                "exit_order_id", "exit_clock",
                 "exit_reason"]
 _CLOCK_RE = re.compile(r"^\d{1,2}:\d{2}$")
 
@@ -183,6 +184,12 @@ def round_trips(perf_or_txns: pd.DataFrame, orders: pd.DataFrame | None = None,
                  .drop_duplicates(["symbol", "trip"], keep="last"))
     last_exit = dict(zip(zip(last_exit["symbol"], last_exit["trip"]), last_exit["exit_order_id"]))
     trips["exit_order_id"] = [last_exit.get(k) for k in zip(trips["symbol"], trips["trip"])]
+    # the order of the first entry fill
+    first_entry = (p.sort_values("entry_dt", kind="stable")
+                   .drop_duplicates(["symbol", "trip"], keep="first"))
+    first_entry = dict(zip(zip(first_entry["symbol"], first_entry["trip"]),
+                           first_entry["entry_order_id"]))
+    trips["entry_order_id"] = [first_entry.get(k) for k in zip(trips["symbol"], trips["trip"])]
     closed_sh = trips["closed_shares"].replace(0, np.nan)
     trips["sid"] = trips["symbol"].map(sid_of).fillna(-1).astype(np.int64)
     trips["session"] = session_of_utc(trips["entry_time"])
@@ -255,8 +262,9 @@ def classify_exits(trips: pd.DataFrame, exit_reasons: Mapping | Callable | None 
 
     1. ``exit_reasons`` callable: ``exit_reasons(row)`` (a row of :func:`round_trips`); a
        ``None`` result falls through;
-    2. ``exit_reasons`` mapping: by exit order id, else by the ET ``HH:MM`` at which the exit
-       order was created (``{"15:55": "scheduled close"}``); algorithms can
+    2. ``exit_reasons`` mapping: by exit order id (a trip without an exit fill yet: by its
+       first entry order id, e.g. a hedge leg still held), else by the ET ``HH:MM`` at which
+       the exit order was created (``{"15:55": "scheduled close"}``); algorithms can
        ``record(exit_reasons={order_id: "stop"})`` and the perf frame's values are used;
     3. ``open`` when the position is still open at the end of the run;
     4. ``auto close`` when the exit fill has no order (zipline closing a delisted asset);
@@ -284,13 +292,15 @@ def classify_exits(trips: pd.DataFrame, exit_reasons: Mapping | Callable | None 
             reason = exit_reasons(row)
         if reason is None and by_id and row.exit_order_id in by_id:
             reason = by_id[row.exit_order_id]
+        if reason is None and by_id and _missing(row.exit_order_id) \
+                and row.entry_order_id in by_id:
+            reason = by_id[row.entry_order_id]
         if reason is None and by_clock and row.exit_clock in by_clock:
             reason = by_clock[row.exit_clock]
         if reason is None:
             if not row.closed:
                 reason = "open"
-            elif row.exit_order_id is None or (isinstance(row.exit_order_id, float)
-                                               and np.isnan(row.exit_order_id)):
+            elif _missing(row.exit_order_id):
                 reason = "auto close"
             elif row.exit_clock in scheduled:
                 reason = "scheduled close"
@@ -298,6 +308,10 @@ def classify_exits(trips: pd.DataFrame, exit_reasons: Mapping | Callable | None 
                 reason = "stop" if row.pnl < 0 else "target"
         out.append(reason)
     return pd.Series(out, index=trips.index, dtype=object)
+
+
+def _missing(order_id) -> bool:
+    return order_id is None or (isinstance(order_id, float) and np.isnan(order_id))
 
 
 def _norm_clock(c) -> str:

@@ -20,9 +20,11 @@ from .layout import zipline_root
 
 SIDE_DIR = "gapline"  # gapline's side tables inside an ingestion folder
 REPORT_FILE = "ingest_report.json"
-ASSETS_FILE = "assets.parquet"  # point-in-time reference columns per sid
+ASSETS_FILE = "assets.parquet"  # reference columns per sid (today's snapshot: see below)
 EXTENDED_HOURS_FILE = "extended_hours.parquet"  # pre-market / after-hours per sid and session
 AUCTIONS_FILE = "auctions.parquet"  # opening / closing cross prints per sid and session
+# dated reference values per sid (shares outstanding, type, exchange), joined as of a session
+REFERENCE_HISTORY_FILE = "reference_history.parquet"
 # What a complete gapline ingestion folder holds (zipline's files plus our report).
 REQUIRED = ("daily_equities.bcolz", "minute_equities.bcolz", "adjustments.sqlite",
             f"{SIDE_DIR}/{REPORT_FILE}")

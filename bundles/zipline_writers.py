@@ -8,19 +8,28 @@ gapline's ingest writes through zipline's writers but skips their slow per-sid p
 Doing so touches these internals; no module of :mod:`bundles.polygon` touches any of them:
 
 ``zipline.data.bcolz_minute_bars``
-  1. ``BcolzMinuteBarWriter._minute_index`` -- the writer's minute slots
-     (:func:`write_minute_table`);
-  2. ``BcolzMinuteBarWriter._expectedlen`` -- bcolz sizing of a sid's table
-     (:func:`write_minute_table`);
+  1. ``BcolzMinuteBarWriter._minute_index``, ``_expectedlen`` and ``_rootdir`` -- the
+     writer's minute slots, bcolz sizing of a sid's table and its folder, copied into a
+     picklable :class:`MinuteTables` (worker processes write sids without the writer);
+  2. ``_sid_subdir_path`` -- a sid's folder under the rootdir (:meth:`MinuteTables.sidpath`);
   3. ``convert_cols`` -- zipline's float -> uint32 scaling (module function, not exported)
      (:func:`write_minute_table`);
   4. ``BcolzMinuteBarWriter._ohlc_ratios_per_sid`` -- the per-sid ratio dict
      (:func:`use_ohlc_ratios`);
-  5. ``BcolzMinuteBarWriter._ensure_ctable`` -- an empty table for a sid
-     (:func:`ensure_minute_table`);
+  5. ``BcolzMinuteBarWriter._init_ctable`` -- what an empty table for a sid looks like
+     (:func:`ensure_minute_table` writes the same files);
   6. ``BcolzMinuteBarMetadata`` and the writer's ``_default_ohlc_ratio``, ``_start_session``,
      ``_end_session``, ``_minutes_per_day`` and ``_rootdir`` -- rewriting ``metadata.json``
      with the per-sid ratios (:func:`write_minute_metadata`).
+
+``bcolz`` (1.13, the version zipline-reloaded 3.2.1 pins)
+  9. the on-disk layout of a ctable of uint32 columns written once (``__attrs__``,
+     ``__rootdirs__``, per column ``meta/storage``, ``meta/sizes``, ``__attrs__`` and
+     ``data/__<n>.blp`` = bloscpack header + one blosc chunk compressed by bcolz's own
+     ``carray_ext.chunk``): :func:`write_ctable` writes each file once where
+     ``bcolz.ctable(...)`` + ``flush()`` rewrites ``sizes``, ``__rootdirs__`` and the last
+     chunk several times (the per-sid fixed cost of a short history);
+     ``tests/bundles/polygon/test_parallel_writes.py`` compares the bytes with bcolz's.
 
 ``zipline.data.bcolz_daily_bars``
   7. ``BcolzDailyBarWriter._write_internal(iterator, assets)`` and the shape of the "ctable"
@@ -34,15 +43,49 @@ Doing so touches these internals; no module of :mod:`bundles.polygon` touches an
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import struct
 
 import numpy as np
 import pandas as pd
 
 
 # ----------------------------------------------------------------------------- minute bars
+MINUTE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class MinuteTables:
+    """Where and how a ``BcolzMinuteBarWriter`` lays out its sids' tables: its rootdir, its
+    minute slots (int64 ns) and the bcolz sizing of a table. Picklable, so worker processes
+    write sids without the writer (:mod:`bundles.polygon.minute_pool`)."""
+
+    def __init__(self, rootdir: str, minute_index: np.ndarray, expectedlen: int):
+        self.rootdir = str(rootdir)
+        self.minute_index = minute_index
+        self.expectedlen = int(expectedlen)
+
+    @classmethod
+    def of(cls, writer) -> "MinuteTables":
+        if isinstance(writer, cls):
+            return writer
+        cached = getattr(writer, "_gapline_tables", None)
+        if cached is None:
+            index = writer._minute_index.values.astype("datetime64[ns]").view(np.int64)
+            cached = cls(writer._rootdir, index, writer._expectedlen)
+            writer._gapline_tables = cached
+        return cached
+
+    def sidpath(self, sid: int) -> str:
+        from zipline.data.bcolz_minute_bars import _sid_subdir_path
+
+        return os.path.join(self.rootdir, _sid_subdir_path(int(sid)))
+
+
 def write_minute_table(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: int):
-    """Write one sid's whole minute table in a single bcolz call.
+    """Write one sid's whole minute table in a single call (``writer``: a
+    ``BcolzMinuteBarWriter`` or its :class:`MinuteTables`).
 
     Produces exactly what ``BcolzMinuteBarWriter.write_cols`` writes for a sid written once --
     uint32 columns scaled by zipline's own ``convert_cols``, one slot per minute of the
@@ -50,10 +93,10 @@ def write_minute_table(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: 
     table ending at the sid's last bar -- without its create-empty / zero-pad / reopen /
     append sequence, which flushes and re-scans the table on disk several times per sid.
     """
-    import bcolz
     from zipline.data.bcolz_minute_bars import convert_cols
 
-    index = writer._minute_index.values.astype("datetime64[ns]").view(np.int64)
+    tables = MinuteTables.of(writer)
+    index = tables.minute_index
     pos = np.searchsorted(index, end_ns)
     if (pos >= len(index)).any() or (index[np.minimum(pos, len(index) - 1)] != end_ns).any():
         bad = end_ns[(pos >= len(index)) | (index[np.minimum(pos, len(index) - 1)] != end_ns)][0]
@@ -66,12 +109,92 @@ def write_minute_table(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: 
         full = np.zeros(length, dtype=np.uint32)
         full[pos] = values
         columns.append(full)
-    path = writer.sidpath(sid)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    table = bcolz.ctable(rootdir=path, columns=columns,
-                         names=["open", "high", "low", "close", "volume"],
-                         expectedlen=writer._expectedlen, mode="w")
-    table.flush()
+    write_ctable(tables.sidpath(sid), columns, MINUTE_COLUMNS, tables.expectedlen)
+
+
+def minute_slots(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: int):
+    """(slot of each bar in the writer's minute index, uint32 columns scaled by zipline's
+    ``convert_cols``): what :func:`write_minute_table` stores, for appending bars to a table
+    shared with an earlier ingestion (:mod:`bundles.bcolz_share`)."""
+    from zipline.data.bcolz_minute_bars import convert_cols
+
+    index = MinuteTables.of(writer).minute_index
+    pos = np.searchsorted(index, end_ns)
+    bad = (pos >= len(index)) | (index[np.minimum(pos, len(index) - 1)] != end_ns)
+    if bad.any():
+        raise ValueError(f"sid {sid}: {pd.Timestamp(end_ns[bad][0], tz='UTC')} is not a minute "
+                         "of the bundle's calendar")
+    return pos, convert_cols(cols, ratio, sid, "raise")
+
+
+def ensure_minute_table(writer, sid: int) -> None:
+    """Create an empty minute table for ``sid`` unless it has one (the files of zipline's
+    ``_ensure_ctable``)."""
+    tables = MinuteTables.of(writer)
+    path = tables.sidpath(sid)
+    if not os.path.exists(path):
+        empty = np.empty(0, np.uint32)
+        write_ctable(path, [empty] * len(MINUTE_COLUMNS), MINUTE_COLUMNS, tables.expectedlen)
+
+
+_CHUNKLEN: dict = {}
+_BLOSCPACK_HEADER = b"blpk" + struct.pack("<B", 1) + b"\x00\x00\x00" + struct.pack("<q", 1)
+
+
+def write_ctable(path: str, columns, names, expectedlen: int) -> None:
+    """The files ``bcolz.ctable(columns=..., names=..., rootdir=path, expectedlen=...,
+    mode="w")`` + ``flush()`` leaves for 1-d uint32 ``columns`` (default cparams), each file
+    written once (see 9. above). Replaces ``path`` if it exists, like bcolz's mode ``"w"``."""
+    import bcolz
+    from bcolz.carray_ext import chunk
+
+    dtype = np.dtype(np.uint32)
+    chunklen = _CHUNKLEN.get(expectedlen)
+    if chunklen is None:
+        chunklen = bcolz.carray(np.empty(0, dtype), expectedlen=expectedlen).chunklen
+        _CHUNKLEN[expectedlen] = chunklen
+    cparams = bcolz.cparams()
+    storage = _json_line({
+        "dtype": str(dtype),
+        "cparams": {"clevel": cparams.clevel, "shuffle": cparams.shuffle,
+                    "cname": cparams.cname, "quantize": cparams.quantize},
+        "chunklen": chunklen, "expectedlen": int(expectedlen), "dflt": 0})
+    empty_attrs = _json_line({})
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    for name, values in zip(names, columns):
+        values = np.ascontiguousarray(values, dtype=dtype)
+        col = os.path.join(path, name)
+        data, meta = os.path.join(col, "data"), os.path.join(col, "meta")
+        os.mkdir(col)
+        os.mkdir(data)
+        os.mkdir(meta)
+        _write(os.path.join(meta, "storage"), storage)
+        n = len(values)
+        n_full = n // chunklen
+        cbytes = chunklen * dtype.itemsize  # bcolz counts the (uncompressed) last chunk
+        for i in range(n_full + (1 if n % chunklen else 0)):
+            packed = chunk(values[i * chunklen:(i + 1) * chunklen], dtype, cparams,
+                           _memory=False).getdata()
+            if i < n_full:
+                cbytes += len(packed)
+            _write(os.path.join(data, f"__{i}.blp"), _BLOSCPACK_HEADER + packed)
+        _write(os.path.join(meta, "sizes"), _json_line(
+            {"shape": [n], "nbytes": n * dtype.itemsize, "cbytes": cbytes}))
+        _write(os.path.join(col, "__attrs__"), empty_attrs)
+    _write(os.path.join(path, "__rootdirs__"),
+           json.dumps({"names": list(names)}).encode("ascii") + b"\n")
+    _write(os.path.join(path, "__attrs__"), empty_attrs)
+
+
+def _json_line(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
 def use_ohlc_ratios(writer, ratios: dict) -> None:
@@ -80,18 +203,14 @@ def use_ohlc_ratios(writer, ratios: dict) -> None:
     writer._ohlc_ratios_per_sid = ratios
 
 
-def ensure_minute_table(writer, sid: int) -> None:
-    """Create an empty minute table for ``sid`` unless it has one."""
-    writer._ensure_ctable(int(sid))
-
-
 def write_minute_metadata(writer, calendar, ratios: dict) -> None:
     """Rewrite the writer's ``metadata.json`` with the per-sid ``ratios`` (the writer wrote it
-    at construction, before the ratios were known)."""
+    at construction, before the ratios were known), sids ascending: the same bytes whatever
+    order the sids were written in."""
     from zipline.data.bcolz_minute_bars import BcolzMinuteBarMetadata
 
     BcolzMinuteBarMetadata(
-        writer._default_ohlc_ratio, ratios, calendar,
+        writer._default_ohlc_ratio, {int(s): int(ratios[s]) for s in sorted(ratios)}, calendar,
         writer._start_session, writer._end_session,
         writer._minutes_per_day,
     ).write(writer._rootdir)

@@ -1,8 +1,10 @@
 """Pipeline factors and filters for the gap screens.
 
 - :mod:`factors.reference` -- ``PolygonReference`` DataSet (security type, primary exchange,
-  shares outstanding) and its loader over the bundle's ``gapline/assets.parquet``;
-  ``CommonStock()``.
+  shares outstanding -- point in time, not the float) and its loader over the bundle's
+  ``gapline/assets.parquet`` and ``gapline/reference_history.parquet``; ``CommonStock()``.
+- :mod:`factors.reference_history` -- the as-of join of dated reference values (the latest
+  value dated strictly before the session) every reader uses.
 - :mod:`factors.gap` -- factors/filters (``DailyReturnsStdDev``,
   ``ExponentialMovingAverage``, ``AverageRange``, ``RelativeVolume``,
   ``SharesOutstandingClass``, ``liquid_stocks``, ``price_std``) and plain functions for

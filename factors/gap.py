@@ -349,7 +349,8 @@ class SharesOutstandingClass(CustomClassifier):
     ===  =================  ===========================
 
     Built on ``PolygonReference.shares_outstanding``: shares **outstanding**, not the float
-    (Polygon has no float), and a snapshot, not a history (see :mod:`factors.reference`).
+    (Polygon/Massive has no dated float), as known before each session (dated reference
+    data, see :mod:`factors.reference`); unknown counts are ``-1``.
     ``.eq(0)`` selects micro.
     """
 

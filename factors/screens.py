@@ -171,7 +171,8 @@ def microcap_short_pipeline(min_price=0.10, max_price=5.00, sigma_window=100, em
             sessions (NaN-aware)
     prior_high, prior_volume : previous session's high and volume
     adv : ``AverageDollarVolume(window_length=20)`` -- capacity / borrow sizing
-    shares_outstanding : Polygon snapshot (not float, not point in time)
+    shares_outstanding : shares outstanding known before the session (dated Polygon
+                         details, :mod:`factors.reference`); not the float
 
     Screen
     ------
@@ -215,8 +216,9 @@ def gap_and_go_pipeline(min_price=1.0, max_price=None, window_length=20, min_avg
     relative_volume : :class:`~factors.gap.RelativeVolume` -- last volume / its 20-day mean
     adv : ``AverageDollarVolume(window_length=20)``
     above_sma20 : ``close > SimpleMovingAverage(inputs=[close], window_length=20)``
-    shares_outstanding : Polygon snapshot -- shares OUTSTANDING, not the float (gapline has no
-                         float source; the article's ``float_shares`` rules use this column)
+    shares_outstanding : shares OUTSTANDING known before the session (dated Polygon details),
+                         not the float (gapline has no dated float source; the article's
+                         ``float_shares`` rules are applied to this column)
     shares_class : :class:`~factors.gap.SharesOutstandingClass` code (0 micro .. 4
                    institutional, -1 unknown)
 

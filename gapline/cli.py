@@ -59,7 +59,7 @@ def status(bundle, clean_broken):
 
 
 _REST_ONLY = ("tickers", "types", "no_reference", "details", "refresh_reference", "api_url",
-              "retry_empty")
+              "retry_empty", "details_every")
 _FLAT_FILES_ONLY = ("profile", "s3_endpoint", "jobs", "dry_run")
 
 
@@ -76,15 +76,23 @@ def _given(ctx, names) -> list[str]:
 @click.option("--end", default=None, help="Last session, YYYY-MM-DD (default: today; "
               "unfinished sessions are skipped).")
 @click.option("--tickers", default=None, help="Minute-bar tickers: comma list or @FILE "
-              "(default: reference tickers of --types).")
+              "(default: reference tickers of --types). Only the minute bars are limited: the "
+              "day aggs (grouped daily, one request per session) always cover the whole "
+              "market unless --no-daily, so the ingest's daily bars and screens do too.")
 @click.option("--types", default="CS,ETF,ADRC", show_default=True,
               help="Polygon ticker types of the default universe.")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Data root holding raw/ (default: $GAPLINE_DATA or $ZIPLINE_ROOT/gapline).")
 @click.option("--no-minute", is_flag=True, help="Skip minute aggregates.")
-@click.option("--no-daily", is_flag=True, help="Skip daily (grouped) aggregates.")
+@click.option("--no-daily", is_flag=True, help="Skip daily (grouped) aggregates of the whole "
+              "market (then a --tickers subset's ingest has daily bars for that subset only).")
 @click.option("--no-reference", is_flag=True, help="Skip tickers/splits/dividends.")
-@click.option("--details", is_flag=True, help="Also fetch ticker details of every ticker.")
+@click.option("--details", is_flag=True, help="Also fetch today's (undated) ticker details of "
+              "every ticker; they count only from today on.")
+@click.option("--details-every", default="1M", show_default=True, metavar="1M|3M|2W|none",
+              help="Dated ticker details (point-in-time shares outstanding, type, exchange): "
+              "each ticker at its listing (or 90 days before --start), every month-end and "
+              "every split; 'none' skips them.")
 @click.option("--refresh-reference", is_flag=True, help="Re-fetch existing reference files.")
 @click.option("--api-url", default=None, metavar="URL",
               help="REST API origin (default: $GAPLINE_API_URL, else https://api.massive.com; "
@@ -105,8 +113,8 @@ def _given(ctx, names) -> list[str]:
               "replaced / unchanged, with sizes); write nothing.")
 @click.pass_context
 def download_command(ctx, start, end, tickers, types, root, no_minute, no_daily, no_reference,
-                     details, refresh_reference, api_url, retry_empty, flat_files, profile,
-                     s3_endpoint, jobs, dry_run):
+                     details, details_every, refresh_reference, api_url, retry_empty,
+                     flat_files, profile, s3_endpoint, jobs, dry_run):
     """Fill the raw cache from the Polygon/Massive REST API ($POLYGON_API_KEY); resumable.
 
     Minute files are resumed per ticker: tickers a session's files lack are added in a part
@@ -145,7 +153,7 @@ def download_command(ctx, start, end, tickers, types, root, no_minute, no_daily,
                               minute=not no_minute, daily=not no_daily,
                               reference=not no_reference, details=details,
                               refresh_reference=refresh_reference, api_url=api_url,
-                              retry_empty=retry_empty)
+                              retry_empty=retry_empty, details_every=details_every)
     except (dl.PolygonError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(summary.describe())
@@ -244,7 +252,10 @@ def compare_command(perf_files, labels, out_dir):
 @click.option("--adjust-dividends", is_flag=True, help="Also remove dividend gaps.")
 @click.option("--no-intraday", is_flag=True, help="Skip the minute-bar intraday path.")
 def gaps_command(bundle, start, end, out_dir, min_gap, types, adjust_dividends, no_intraday):
-    """Gap-fill and continuation statistics by gap class and shares class."""
+    """Gap-fill and continuation statistics by gap class and shares-outstanding class.
+
+    The shares class uses the shares outstanding known before each gap session (dated
+    reference data; not the float: Polygon/Massive has no dated float)."""
     _agg_backend()
     from analysis import gapstats
 
@@ -257,7 +268,8 @@ def gaps_command(bundle, start, end, out_dir, min_gap, types, adjust_dividends, 
     click.echo(f"{len(result.events)} ticker-days, by gap class (fill_Nd: filled within N "
                "sessions, day 1 = the gap day):")
     click.echo(result.by_gap.to_string(float_format=fmt))
-    click.echo(f"\ngap events (|gap| >= {min_gap:.0%}) by shares class and direction:")
+    click.echo(f"\ngap events (|gap| >= {min_gap:.0%}) by shares-outstanding class (known "
+               "before the session; not the float) and direction:")
     click.echo(result.by_shares.to_string(float_format=fmt))
     click.echo(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 

@@ -11,8 +11,10 @@ plus the reference files, ready for ``build_bundle(..., daily_source="day")``.
 
 What pystock does not have is made up, and said so: Polygon types are ``CS`` except for
 the ETFs in :data:`KNOWN_ETFS`; primary exchanges come from :data:`KNOWN_EXCHANGES` (None
-for the rest); share counts (``ticker_details.json``) are synthetic, only to exercise the
-plumbing (:func:`synthetic_share_counts`).
+for the rest); share counts are synthetic, only to exercise the plumbing: the undated
+snapshot ``ticker_details.json`` (:func:`synthetic_share_counts`, dated by the file's
+modification time) and dated samples ``ticker_details/<TICKER>/<date>.json``
+(:func:`synthetic_dated_details`), both made up.
 
 Usage::
 
@@ -24,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import functools
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -198,6 +201,78 @@ def synthetic_share_counts(symbols):
     return out
 
 
+#: Dates of the synthetic dated ticker details: month/quarter ends (as ``gapline download``
+#: samples them) before the slice and inside it, plus a Sunday. With the default 90-day
+#: share-count lag they become known on 2015-03-31, 2015-09-28 (inside the factor tests' run
+#: from 2015-09-01), 2016-01-30 (a Saturday), 2016-03-30 and 2016-06-29 (seen on the slice's
+#: last session only).
+DETAIL_DATES = ("2014-12-31", "2015-06-30", "2015-11-01", "2015-12-31", "2016-03-31")
+_DETAIL_FACTORS = (1.0, 1.13, 1.29, 0.61, 1.47)  # count at each date / the symbol's base count
+#: The day the undated snapshot ``ticker_details.json`` is said to be fetched (its mtime).
+SNAPSHOT_DATE = "2016-04-15"
+
+
+def synthetic_dated_details(frame: pd.DataFrame, etfs=KNOWN_ETFS) -> list:
+    """Made-up dated ticker details, ``[(ticker, date, results | None)]``, deterministic by
+    the symbols' sort order ``i``:
+
+    * ``i % 4 == 0``: a sample on every :data:`DETAIL_DATES`;
+    * ``i % 4 == 1``: from 2015-06-30 on, without the Sunday (no count known at the start of
+      the run, a first one inside it);
+    * ``i % 4 == 2``: 2014-12-31 and 2015-12-31, the second without any share count (the
+      count becomes unknown again);
+    * ``i % 4 == 3``: only a 2015-06-30 query that Polygon answered with nothing (404).
+
+    A date before the first bar of a symbol listed inside the frame, or after the last bar of
+    one delisted inside it, is a 404 (``results`` None). The
+    count is the symbol's base count (the cycle of :func:`synthetic_share_counts` shifted by
+    three, so it differs from the snapshot's) times a factor per date; a ``None`` base gives
+    samples without counts, a ``"weighted:"`` base weighted-only ones. Type and exchange are
+    those of :func:`write_polygon_raw`'s tickers except: CHK's 2015-06-30 sample says type
+    ``ADRC`` (not common stock until its 2015-12-31 sample), and FCEL's samples say
+    ``XASE`` until an extra 2016-03-15 sample says ``XNAS``.
+    """
+    cycle = [5e6, 10e6, 24.9e6, 25e6, 60e6, 100e6, 2.5e9, None, "weighted:40e6"]
+    life = frame.groupby("symbol")["date"].agg(["min", "max"])
+    # listed / delisted inside the frame: not listed before the first bar / after the last
+    listed = life["min"].where(life["min"] > frame["date"].min(), pd.Timestamp.min)
+    delisted = life["max"].where(life["max"] < frame["date"].max(), pd.Timestamp.max)
+    out = []
+    for i, sym in enumerate(sorted(life.index)):
+        base = cycle[(i + 3) % len(cycle)]
+        dates = list(zip(DETAIL_DATES, _DETAIL_FACTORS))
+        pattern = i % 4
+        if pattern == 1:
+            dates = [dates[1], dates[3], dates[4]]
+        elif pattern == 2:
+            dates = [dates[0], (dates[3][0], None)]
+        elif pattern == 3:
+            dates = [(dates[1][0], "404")]
+        if sym == "FCEL":
+            dates.append(("2016-03-15", 1.71))
+        for day, factor in sorted(dates):
+            ts = pd.Timestamp(day)
+            if factor == "404" or not listed[sym] <= ts <= delisted[sym]:
+                out.append((sym, day, None))
+                continue
+            results = {"ticker": sym, "type": "ETF" if sym in etfs else "CS"}
+            exchange = KNOWN_EXCHANGES.get(sym)
+            if exchange is not None:
+                results["primary_exchange"] = exchange
+            if sym == "CHK" and day == "2015-06-30":
+                results["type"] = "ADRC"
+            if sym == "FCEL" and day < "2016-03-15":
+                results["primary_exchange"] = "XASE"
+            if factor is not None and base is not None:
+                if isinstance(base, str):
+                    results["weighted_shares_outstanding"] = float(base[9:]) * factor
+                else:
+                    results["share_class_shares_outstanding"] = base * factor
+                    results["weighted_shares_outstanding"] = base * factor * 1.01
+            out.append((sym, day, results))
+    return out
+
+
 # ----------------------------------------------------------------------------- writing
 def polygon_day_frame(rows: pd.DataFrame, day) -> pd.DataFrame:
     """One session's rows in Polygon ``day_aggs_v1`` columns."""
@@ -214,17 +289,24 @@ def polygon_day_frame(rows: pd.DataFrame, day) -> pd.DataFrame:
 
 
 def write_polygon_raw(frame: pd.DataFrame, root, etfs=KNOWN_ETFS, shares=None,
-                      overwrite=False) -> dict:
+                      overwrite=False, dated_details=None, snapshot_date=None) -> dict:
     """Write ``frame`` (cleaned pystock rows) under ``root`` as Polygon raw files.
 
     Day files ``raw/us_stocks_sip/day_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz`` for every date
     present, and ``raw/reference/{tickers,splits,dividends,ticker_details}.json``. A symbol
     whose last row is before the frame's last date is written as delisted (``active``
     false, ``delisted_utc`` the next day). ``shares``: {symbol: count | None |
-    "weighted:<count>"}, default :func:`synthetic_share_counts`.
+    "weighted:<count>"}, default :func:`synthetic_share_counts`. ``dated_details``:
+    ``[(ticker, date, results | None)]`` written as dated samples
+    (``raw/reference/ticker_details/<TICKER>/<date>.json``), e.g.
+    :func:`synthetic_dated_details`; ``snapshot_date``: the day the undated
+    ``ticker_details.json`` was fetched (set as its modification time; default: now).
 
-    Returns a summary dict: sessions, symbols, splits/dividends frames.
+    Returns a summary dict: sessions, symbols, splits/dividends frames, tickers, shares (the
+    snapshot's), dated_details and snapshot_date.
     """
+    from bundles import reference_history
+
     root = Path(root)
     frame = frame.sort_values(["date", "symbol"])
     for day, rows in frame.groupby("date", sort=True):
@@ -270,18 +352,30 @@ def write_polygon_raw(frame: pd.DataFrame, root, etfs=KNOWN_ETFS, shares=None,
     for r in div_records:
         r["dividend_type"] = "CD"
     layout.write_reference(root, "dividends", div_records, overwrite=overwrite)
+    for ticker, day, results in dated_details or ():
+        reference_history.write_dated_details(root, ticker, day, results,
+                                              fetched_utc="2016-07-01T00:00:00+00:00",
+                                              overwrite=overwrite)
+    if snapshot_date is not None:
+        snapshot_date = pd.Timestamp(snapshot_date).normalize()
+        noon = (snapshot_date + pd.Timedelta(hours=12)).tz_localize(ET).timestamp()
+        os.utime(layout.reference_dir(root) / "ticker_details.json", (noon, noon))
     return {"sessions": int(frame["date"].nunique()), "symbols": int(len(last)),
-            "splits": splits, "dividends": divs, "tickers": tickers, "shares": shares}
+            "splits": splits, "dividends": divs, "tickers": tickers, "shares": shares,
+            "dated_details": list(dated_details or ()), "snapshot_date": snapshot_date}
 
 
-def build_pystock_bundle(name, frame, workdir, **write_kwargs):
+def build_pystock_bundle(name, frame, workdir, shares_lag_days=90, **write_kwargs):
     """Write ``frame`` as Polygon files under ``workdir/raw`` and ingest it daily-only into
-    ``workdir/zipline``. Returns (BundleData, zipline_root, summary)."""
+    ``workdir/zipline`` (dated share counts known ``shares_lag_days`` after their sample
+    date). Returns (BundleData, zipline_root, summary)."""
     from bundles.polygon import PolygonBundleConfig, build_bundle
 
     workdir = Path(workdir)
     summary = write_polygon_raw(frame, workdir / "raw", **write_kwargs)
     zroot = workdir / "zipline"
-    config = PolygonBundleConfig(root=workdir / "raw", daily_source="day", minute_tickers="none")
+    config = PolygonBundleConfig(root=workdir / "raw", daily_source="day", minute_tickers="none",
+                                 shares_lag_days=shares_lag_days)
     bundle = build_bundle(name, config, zroot)
+    summary["shares_lag_days"] = shares_lag_days
     return bundle, zroot, summary

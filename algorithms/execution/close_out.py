@@ -6,6 +6,11 @@ market-on-close order for its whole size. The closing cross fills MOC orders in 
 official close, so a position left over by a volume cap, a halted exit bar or a late signal
 never rides overnight. A name with no closing print (halted, delisted) is reported by the cost
 model (log line, ``unclosed_at_close`` in the perf frame) and stays open.
+
+The one exception is a leg the strategy holds overnight by design: the assets in
+``context.overnight_assets`` (microcap_short's SPY hedge) get no MOC order, so they are
+neither closed nor counted in ``unclosed_at_close``; their open orders are cancelled like all
+others.
 """
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from .styles import MOC_CUTOFF_MINUTES, MarketOnClose
 
 
 def flatten_at_close(context, data):
-    """Cancel open orders; send every position to the closing auction."""
+    """Cancel open orders; send every position to the closing auction, except the assets in
+    ``context.overnight_assets``."""
+    keep = getattr(context, "overnight_assets", ())
     cancel_open_orders(context)
     for asset, position in list(context.portfolio.positions.items()):
-        if position.amount:
+        if position.amount and asset not in keep:
             place(context, asset, -position.amount, MarketOnClose())
 
 

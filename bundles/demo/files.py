@@ -56,9 +56,20 @@ def write_sessions(sim, root: Path, only, workers: int, progress: bool) -> tuple
     return n_minute, n_day
 
 
-def write_reference(root: Path, payloads: dict) -> None:
+def write_reference(root: Path, payloads: dict, dated=()) -> None:
+    """The reference files, and the dated details ``(ticker, date, results)`` (the folder is
+    the generator's: samples of an older demo version are removed first)."""
+    import shutil
+
+    from .. import reference_history
+    from .params import LAST_UPDATED
+
     for name, payload in payloads.items():
         layout.write_reference(root, name, payload, overwrite=True)
+    shutil.rmtree(reference_history.dated_details_dir(root), ignore_errors=True)
+    for ticker, day, results in dated:
+        reference_history.write_dated_details(root, ticker, day, results,
+                                              fetched_utc=LAST_UPDATED, overwrite=True)
 
 
 def _write_minute_file(root, day, frame):

@@ -11,8 +11,8 @@ import pandas as pd
 from .. import layout
 from . import files
 from .manifest import manifest_base, manifest_events
-from .params import DEMO_VERSION, MANIFEST, MARKER
-from .reference import reference
+from .params import DEMO_VERSION, MANIFEST, MARKER, OFFERING_DATE, OFFERING_RATIO
+from .reference import dated_details, offering_row, reference
 from .simulation import Simulation
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,12 @@ def generate(root, force: bool = False, progress: bool = True, sessions=None,
     log.info("generating polygon-demo data under %s (%d sessions, %d tickers)",
              root, len(sim.sessions), len(set(sim.universe.tickers)))
     n_minute, n_day = files.write_sessions(sim, root, only, workers, progress)
-    files.write_reference(root, reference(sim))
+    dated = dated_details(sim)
+    files.write_reference(root, reference(sim), dated)
+    manifest["dated_details"] = {
+        "samples": len(dated), "without_company": sum(r is None for _, _, r in dated),
+        "offering": {"ticker": offering_row(sim.universe)["ticker"], "date": OFFERING_DATE,
+                     "ratio": OFFERING_RATIO}}
     manifest.update(manifest_events(sim))
     manifest["rows"] = {"minute": int(n_minute), "day": int(n_day)}
     elapsed = time.perf_counter() - t0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 DEMO_START = "2024-07-01"
 DEMO_END = "2024-12-31"
-DEMO_VERSION = "3"
+DEMO_VERSION = "4"
 SEED = 20240701
 MARKER = "DEMO_VERSION"
 MANIFEST = "demo_manifest.json"
@@ -47,6 +47,13 @@ INTRADAY_HALT_SESSION = "2024-08-21"
 INTRADAY_HALT = ("11:02", "11:28")  # no bar starts in [11:02, 11:28) ET
 UNSORTED_SESSION = "2024-08-14"
 REUSED_TICKER = "RELO"
+# Dated ticker details (``raw/reference/ticker_details/``): sampled like ``gapline download``
+# does (month-ends from 90 days before DEMO_START, listings, splits). The small cap with the
+# fewest shares sells 25 % more shares on OFFERING_DATE (its counts before are 1/1.25 of the
+# current one); split names' counts before the split are in pre-split shares.
+DETAILS_EVERY = "1M"
+OFFERING_DATE = "2024-07-22"
+OFFERING_RATIO = 1.25
 
 ETF_SPECS = [  # ticker, name, price, beta, idiosyncratic vol, minute volume, (ex-date, amount) x2
     ("IWM", "iShares Russell 2000 ETF", 203.0, 1.25, 0.007, 30000,

@@ -1,10 +1,14 @@
-"""The reference downloads: ``tickers``, ``ticker_details``, ``splits`` and ``dividends``."""
+"""The reference downloads: ``tickers``, ``ticker_details``, ``splits`` and ``dividends``, and
+the dated ticker details (``raw/reference/ticker_details/<ticker>/<date>.json``)."""
 from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
+
 from .manifest import delisted_utc
-from .params import FORWARD_SPLIT_DATE, LAST_UPDATED, REVERSE_SPLIT_DATE
+from .params import (DEMO_END, DEMO_START, DETAILS_EVERY, FORWARD_SPLIT_DATE, LAST_UPDATED,
+                     OFFERING_DATE, OFFERING_RATIO, REVERSE_SPLIT_DATE)
 
 _SIC = {"large": ("3674", "Semiconductors & Related Devices"),
         "mid": ("7372", "Services-Prepackaged Software"),
@@ -71,3 +75,59 @@ def reference(sim) -> dict:
                        key=lambda r: (r["ticker"], r["ex_dividend_date"]))
     return {"tickers": tickers, "splits": _splits(u), "dividends": dividends,
             "ticker_details": details}
+
+
+def offering_row(u) -> dict:
+    """The small cap whose share count grows by the offering: the one with the fewest shares."""
+    return min((r for r in u.rows if r["role"] == "small"),
+               key=lambda r: (r["shares"], r["ticker"]))
+
+
+def shares_on(u, r, day: str) -> int:
+    """``r``'s share count on ``day`` (``r["shares"]`` is today's, after every event)."""
+    shares = r["shares"]
+    if r is u.forward_split and day < FORWARD_SPLIT_DATE:
+        shares //= 4
+    if r is u.reverse_split and day < REVERSE_SPLIT_DATE:
+        shares *= 10
+    if r is offering_row(u) and day < OFFERING_DATE:
+        shares = int(shares / OFFERING_RATIO)
+    return shares
+
+
+def dated_details(sim) -> list[tuple[str, str, dict | None]]:
+    """``(ticker, date, results or None)`` of every dated sample, on the dates ``gapline
+    download`` would ask for (:mod:`bundles.download.details`); None: no company held the
+    ticker that day (before its listing, after its delisting, between a reused ticker's two
+    companies)."""
+    from ..download.details import parse_every, sample_dates
+    from ..download.sessions import sessions_between
+    from ..reference_history import SHARES_KNOWN_LAG_DAYS
+
+    u = sim.universe
+    span = sessions_between(pd.Timestamp(DEMO_START) - pd.Timedelta(days=SHARES_KNOWN_LAG_DAYS),
+                            DEMO_END)
+    splits = {u.forward_split["ticker"]: [FORWARD_SPLIT_DATE],
+              u.reverse_split["ticker"]: [REVERSE_SPLIT_DATE]}
+    by_ticker: dict[str, list] = {}
+    for r in u.rows:
+        by_ticker.setdefault(r["ticker"], []).append(r)
+    out = []
+    for ticker in sorted(by_ticker):
+        rows = by_ticker[ticker]
+        listed = max(r["list_date"] for r in rows)
+        for day in sample_dates(span, parse_every(DETAILS_EVERY), splits.get(ticker, ()),
+                                listed):
+            iso = f"{day:%Y-%m-%d}"
+            owner = next((r for r in rows if r["list_date"] <= iso and (
+                delisted_utc(sim, r) is None or iso < delisted_utc(sim, r)[:10])), None)
+            if owner is None:
+                out.append((ticker, iso, None))
+                continue
+            detail = _detail_entry(owner, None)
+            shares = shares_on(u, owner, iso)
+            detail.update(share_class_shares_outstanding=shares,
+                          weighted_shares_outstanding=int(shares * 0.995),
+                          market_cap=round(shares * owner["p0"], 2))
+            out.append((ticker, iso, detail))
+    return out

@@ -9,7 +9,8 @@ filled here is indistinguishable from one filled with the flat files themselves:
   ``<root>/.staging/minute/<YYYY-MM>/`` until every ticker of the month is in, then written as
   one file per session (all tickers, sorted by ticker then ``window_start``); tickers a later
   run adds to a session go to a part file ``YYYY-MM-DD.part-<n>.csv.gz`` next to it;
-* reference: tickers (active and delisted), splits, dividends and optionally ticker details.
+* reference: tickers (active and delisted), splits, dividends, dated ticker details (one file
+  per ticker and sampled date, :mod:`.details`) and optionally today's ticker details.
 
 Every download resumes: day-agg sessions whose day file exists are not fetched again; for
 minute aggs a manifest per session (:mod:`.manifest`) records which tickers its files hold, and
@@ -27,7 +28,8 @@ The vendor's flat files themselves (S3, ``gapline download --flat-files``) are s
 
 Modules: :mod:`.errors` (the :class:`PolygonError` family), :mod:`.redact` (keeping the key
 out of text), :mod:`.client` (:class:`PolygonClient`), :mod:`.convert` (results -> flat-file
-frames), :mod:`.validate` (what the ingest would refuse), :mod:`.manifest` (what each minute
+frames), :mod:`.details` (dated ticker details), :mod:`.validate` (what the ingest would
+refuse), :mod:`.manifest` (what each minute
 file holds), :mod:`.staging` (the minute staging area), :mod:`.sessions` (which sessions, New
 York clock), :mod:`.universe` (the default tickers) and :mod:`.run` (:func:`download`).
 """
@@ -46,6 +48,7 @@ from .client import (
     PolygonClient,
 )
 from .convert import bars_to_frame
+from .details import DEFAULT_DETAILS_EVERY, parse_every, sample_dates
 from .flatfiles_s3 import (
     FlatFilesError,
     FlatFilesSummary,
@@ -70,13 +73,15 @@ from .universe import DEFAULT_TYPES, universe
 from .validate import bar_problem, ticker_problem
 
 __all__ = [
-    "AGGS_LIMIT", "API_KEY_ENV", "API_URL_ENV", "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRY_AFTER",
+    "AGGS_LIMIT", "API_KEY_ENV", "API_URL_ENV", "DEFAULT_BASE_URL", "DEFAULT_DETAILS_EVERY",
+    "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_TYPES", "DETAIL_FIELDS", "DIVIDEND_FIELDS", "MAX_RETRY_AFTER_ENV",
     "REFERENCE_LIMIT", "SPLIT_FIELDS", "TICKER_FIELDS",
     "DownloadSummary", "FlatFilesError", "FlatFilesSummary", "MissingApiKeyError",
     "PaginationLoopError", "PolygonAuthError", "PolygonClient", "PolygonError",
     "PolygonHTTPError", "RetriesExhaustedError",
     "SessionManifest", "bar_problem", "bars_to_frame", "download", "is_replaced_copy",
-    "manifest_path", "redact", "replaced_file_path", "safe_name", "sessions_between",
+    "manifest_path", "parse_every", "redact", "replaced_file_path", "safe_name",
+    "sample_dates", "sessions_between",
     "staging_dir", "staging_path", "sync_flat_files", "ticker_problem", "universe",
 ]

@@ -395,10 +395,15 @@ class PolygonClient:
         return [_pick(r, DIVIDEND_FIELDS)
                 for r in self.paginate("/v3/reference/dividends", {"limit": REFERENCE_LIMIT})]
 
-    def ticker_details(self, ticker: str) -> dict | None:
-        """Details of ``ticker`` reduced to :data:`DETAIL_FIELDS`; None when Polygon has none."""
+    def ticker_details(self, ticker: str, date=None) -> dict | None:
+        """Details of ``ticker`` reduced to :data:`DETAIL_FIELDS`; None when Polygon has none.
+
+        ``date``: the point in time (``?date=YYYY-MM-DD``: the security trading under the
+        ticker that day, share counts from filings whose period of report is on or before it);
+        default: today's details."""
+        params = None if date is None else {"date": f"{pd.Timestamp(date):%Y-%m-%d}"}
         try:
-            payload = self.get_json(f"/v3/reference/tickers/{quote(ticker, safe='')}")
+            payload = self.get_json(f"/v3/reference/tickers/{quote(ticker, safe='')}", params)
         except PolygonHTTPError as exc:
             if exc.status == 404:
                 return None

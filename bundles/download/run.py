@@ -26,6 +26,7 @@ from bundles.progress import progress_bar
 
 from .client import PolygonClient
 from .convert import bars_to_frame
+from .details import download_dated_details, parse_every
 from .errors import PolygonError
 from .manifest import SessionManifest
 from .sessions import _ny_span_ms, _session_dates, sessions_between
@@ -400,7 +401,7 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
              daily: bool = True, reference: bool = True, details: bool = False,
              refresh_reference: bool = False, progress: bool = True,
              client: PolygonClient | None = None, api_url: str | None = None,
-             retry_empty: bool = False) -> DownloadSummary:
+             retry_empty: bool = False, details_every: str | None = None) -> DownloadSummary:
     """Fill ``root``'s raw cache for the sessions in [start, end]; resumable.
 
     Parameters
@@ -412,11 +413,14 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
     tickers : list of str, optional
         Tickers for the minute files and details; default: the reference tickers of
         ``types`` not delisted before ``start``. Tickers the ingest would refuse (see
-        :func:`.validate.ticker_problem`) are not requested, and reported.
+        :func:`.validate.ticker_problem`) are not requested, and reported. The day aggs
+        (``daily``) are not limited to them: one grouped-daily request per session covers the
+        whole market, so the ingest's daily bars do too (``daily_source=auto`` -> ``mixed``).
     types : iterable of str, optional
         Polygon ticker types for the default universe (e.g. ``("CS", "ETF", "ADRC")``).
     minute, daily, reference, details : bool
-        Which parts to fetch; ``details`` adds ``ticker_details.json``.
+        Which parts to fetch; ``details`` adds the undated snapshot ``ticker_details.json``
+        (today's details: it counts only from the day it was fetched).
     refresh_reference : bool
         Re-fetch and replace the reference snapshots instead of keeping existing ones.
     progress : bool
@@ -429,6 +433,11 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
         ``https://api.massive.com``).
     retry_empty : bool
         Request again the tickers a session's manifest records as without bars.
+    details_every : str, optional
+        Dated ticker details (point-in-time shares outstanding, type, exchange): ``"1M"``
+        samples every ticker at the start of the span, its listing, every month-end and
+        every split (:mod:`.details`; ``gapline download`` defaults to ``1M``); None or
+        ``"none"`` skips them.
 
     Resume: a day file per session for day aggs; for minute aggs a manifest per session
     (:mod:`.manifest`) records the tickers each file holds, and tickers no file holds are
@@ -446,6 +455,7 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
         On a failed request; what was finished stays on disk and the next call resumes.
     """
     root = Path(root)
+    every = parse_every(details_every)  # a bad spec fails before any request
     client = client if client is not None else PolygonClient(base_url=api_url)
     pages_before = len(client.empty_pages)
     sessions = sessions_between(start, end if end is not None else pd.Timestamp.today())
@@ -455,7 +465,7 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
             _download_reference(client, root, summary, refresh_reference)
         if daily:
             _download_daily(client, root, sessions, summary, progress)
-        if minute or details:
+        if minute or details or every:
             if tickers is None:
                 tickers = universe(read_reference(root, "tickers"), tuple(types or ()), start)
                 if not tickers:
@@ -469,6 +479,10 @@ def download(root, start, end=None, tickers: list[str] | None = None, *,
                                  retry_empty)
             if details:
                 _download_details(client, root, tickers, summary, refresh_reference, progress)
+            if every:
+                download_dated_details(client, root, tickers, start,
+                                       end if end is not None else pd.Timestamp.today(),
+                                       every, summary, progress)
     finally:
         summary.requests = client.requests
         summary.empty_pages = list(client.empty_pages[pages_before:])

@@ -69,6 +69,18 @@ def ohlcv_by_ticker(tickers, ws, o, h, l, c, v, dollar=False):
     return out
 
 
+def clip_minute_volume(ticker, end_ns: np.ndarray, volume: np.ndarray):
+    """``(volume, note)``: minute volumes clipped to :data:`UINT32_MAX` (zipline would zero the
+    whole bar) and the note describing the first clipped bar, or ``note`` None."""
+    over = volume > UINT32_MAX
+    if not over.any():
+        return volume, None
+    i = int(np.flatnonzero(over)[0])
+    return np.minimum(volume, UINT32_MAX), (
+        f"minute {ticker} {pd.Timestamp(end_ns[i], tz='UTC')}: {int(over.sum())} bar(s) with "
+        f"volume above {UINT32_MAX} clipped (zipline would zero the whole bar)")
+
+
 def ohlc_ratio_for(max_price: float) -> int:
     """Largest power of ten (<= 1e6) that keeps ``max_price`` inside zipline's uint32.
 

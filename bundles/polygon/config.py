@@ -17,7 +17,20 @@ def _as_tuple(value):
     return tuple(items) if items is not None else None
 
 
-CHOICES = {"daily_source": ("auto", "minute", "day"), "bad_rows": ("raise", "skip")}
+def _as_bool(value, key: str) -> bool:
+    """``value`` (a bool, or ``1/0``, ``true/false``, ``yes/no``, ``on/off``) as a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"invalid {key} {value!r} (-x polygon.{key}=... / GAPLINE_{key.upper()}): "
+                     "use 1 or 0")
+
+
+CHOICES = {"daily_source": ("auto", "minute", "day", "mixed"), "bad_rows": ("raise", "skip")}
 
 
 @dataclass
@@ -34,8 +47,19 @@ class PolygonBundleConfig:
     minute_tickers     GAPLINE_MINUTE_TICKERS      minute bars for ``all`` (default), ``none``,
                                                    a list/``@file``, or ``types:CS,ETF``
     daily_source       GAPLINE_DAILY_SOURCE        ``minute`` (regular-session bars resampled),
-                                                   ``day`` (Polygon day aggs), ``auto``
+                                                   ``day`` (Polygon day aggs), ``mixed`` (minutes
+                                                   where the minute files hold the ticker, day
+                                                   aggs for the rest), ``auto`` (``mixed`` when
+                                                   both datasets exist, else the one present)
     bad_rows           GAPLINE_BAD_ROWS            ``raise`` (default) or ``skip`` bad rows
+    shares_lag_days    GAPLINE_SHARES_LAG_DAYS     days after its sample date a dated share
+                                                   count counts as known (default 90, see
+                                                   :mod:`bundles.reference_history`)
+    incremental        GAPLINE_INCREMENTAL         ``1`` (default): reuse the previous ingestion
+                                                   when only new sessions arrived; ``0``: always
+                                                   a full ingest (:mod:`.incremental`)
+    workers            GAPLINE_WORKERS             processes writing minute bars (an integer
+                                                   >= 1; default: the machine's cores)
     =================  ==========================  ===============================================
     """
 
@@ -47,8 +71,12 @@ class PolygonBundleConfig:
     minute_tickers: tuple | str = "all"
     daily_source: str = "auto"
     bad_rows: str = "raise"
+    shares_lag_days: int = 90
+    incremental: bool = True
+    workers: int | str | None = None
 
-    KEYS = ("root", "start", "end", "tickers", "types", "minute_tickers", "daily_source", "bad_rows")
+    KEYS = ("root", "start", "end", "tickers", "types", "minute_tickers", "daily_source", "bad_rows",
+            "shares_lag_days", "incremental", "workers")
 
     def __post_init__(self):
         self.root = Path(self.root).expanduser()
@@ -67,6 +95,15 @@ class PolygonBundleConfig:
                 raise ValueError(
                     f"invalid {key} {getattr(self, key)!r} (-x polygon.{key}=... / "
                     f"GAPLINE_{key.upper()}): {key} must be one of {', '.join(allowed)}")
+        try:
+            self.shares_lag_days = int(self.shares_lag_days)
+        except (TypeError, ValueError):
+            self.shares_lag_days = -1
+        if self.shares_lag_days < 0:
+            raise ValueError("invalid shares_lag_days (-x polygon.shares_lag_days=... / "
+                             "GAPLINE_SHARES_LAG_DAYS): a whole number of days >= 0")
+        self.incremental = _as_bool(self.incremental, "incremental")
+        self.workers = _parse_workers(self.workers)
         if self.start is not None and self.end is not None and self.start > self.end:
             raise ValueError(f"start {self.start.date()} is after end {self.end.date()}")
 
@@ -103,6 +140,20 @@ class PolygonBundleConfig:
         at the edge of the raw cache, ``GAPLINE_END=2024-03-31``). Returns (start, end, notes);
         ``(None, None, [])`` when there are no day files."""
         return snap_to_sessions(calendar, *self.resolved_range())
+
+
+def _parse_workers(value) -> int:
+    """``workers``: an integer >= 1; unset (``None``) -> the machine's cores."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return max(1, os.cpu_count() or 1)
+    try:
+        n = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"invalid workers {value!r} (-x polygon.workers=N / GAPLINE_WORKERS): "
+                         "workers must be an integer >= 1")
+    return n
 
 
 def snap_to_sessions(calendar, start, end):

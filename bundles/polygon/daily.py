@@ -39,3 +39,20 @@ def write_daily(daily_bar_writer, daily: pd.DataFrame, sids: SidMap, calendar, s
     d = d.sort_values(["sid", "day"])
     zipline_writers.write_daily_tables(
         daily_bar_writer, track(dense_daily_columns(d, sessions), "writing daily bars", show))
+
+
+def daily_sources(daily: pd.DataFrame, sids: SidMap, report: IngestReport) -> pd.Series:
+    """Where each sid's daily bars came from (index sid): ``"minute"`` (regular-session minute
+    bars), ``"day"`` (Polygon day aggs) or ``"mixed"`` (some sessions from each); the counts
+    go to ``report`` (``daily_rows_by_source``, ``daily_source_by_sid``). A pure function of
+    pass 1's daily rows (their ``source`` column, "minute" when absent)."""
+    source = daily["source"] if "source" in daily else pd.Series("minute", index=daily.index)
+    d = pd.DataFrame({"sid": sids.map(daily["ticker"].to_numpy(), daily["day"].to_numpy()),
+                      "source": source.to_numpy()})
+    d = d[d["sid"] >= 0]
+    report.daily_rows_by_source = {k: int(v) for k, v in d["source"].value_counts().items()}
+    span = d.groupby("sid")["source"].agg(["min", "max"])
+    per_sid = span["min"].where(span["min"] == span["max"], "mixed").reindex(sids.assets.index)
+    per_sid.name = "daily_source"
+    report.daily_source_by_sid = {k: int(v) for k, v in per_sid.value_counts().items()}
+    return per_sid

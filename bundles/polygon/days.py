@@ -10,6 +10,15 @@ Arrow files in ``tmpdir`` (tickers hashed into buckets, ticker as an int id) for
 OHLCV (close = the official close, :mod:`.auctions`), the extended-hours summaries (with the
 09:25 cut, :mod:`.premarket_cut`) and the auction prints stay in memory (one row per
 ticker-day).
+
+Where the daily bars come from (``daily_source``, :func:`resolve_daily_source`): ``minute``
+(regular-session minutes, close = the official close), ``day`` (Polygon's day aggs) or
+``mixed`` -- what ``auto`` does when both datasets are present: a (ticker, session) the
+session's minute files hold gets its daily bar from the minutes, every other ticker of the
+day aggs from the day aggs, so a minute subset (``gapline download --tickers``) does not
+shrink the market the daily bars (and every Pipeline screen) cover. Each daily row carries
+its ``source`` ("minute" or "day"); the field meanings of each are in
+:data:`.report.DAILY_FIELDS`.
 """
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ from ..progress import track
 from .auctions import apply_official_close, auction_prints
 from .bars import carry_round_volumes, group_bounds, ohlcv_by_ticker
 from .config import PolygonBundleConfig
+from .minute_pool import bucket_count
 from .parts import read_session_files
 from .premarket_cut import premarket_cut
 from .reference import Universe
@@ -36,15 +46,16 @@ from .report import IngestReport
 EXTENDED_HOURS_SPAN = pd.Timedelta(hours=4)  # after-hours run 4 h past the close (20:00 / 17:00)
 PREMARKET_START = pd.Timedelta(hours=4)  # 04:00 ET
 ROWS_PER_BUCKET = 3_000_000  # bounds pass-2 memory: ~100 bytes per row in flight
-DAILY_COLUMNS = ["ticker", "day", "open", "high", "low", "close", "volume"]
+DAILY_COLUMNS = ["ticker", "day", "open", "high", "low", "close", "volume", "source"]
 
 
 @dataclass(frozen=True, eq=False)
 class DayData:
     """What pass 1 hands on."""
 
-    daily_source: str  # "minute" or "day": where ``daily`` came from
-    daily: pd.DataFrame  # DAILY_COLUMNS, one row per (ticker, session) with bars
+    daily_source: str  # "minute", "day" or "mixed": where ``daily`` came from
+    daily: pd.DataFrame  # DAILY_COLUMNS, one row per (ticker, session) with bars; ``source``
+    # is the row's own source ("minute" or "day")
     extended: pd.DataFrame | None  # pm_*/pmcut_*/ah_* summaries per (ticker, session)
     auctions: pd.DataFrame | None  # open/close prints per (ticker, session)
     id_tickers: np.ndarray  # ticker of each int id used in the bucket files
@@ -61,9 +72,7 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
     day_files = layout.list_day_file_parts(cfg.root, layout.DAY_DATASET, start_session,
                                            end_session)
     sessions = calendar.sessions_in_range(start_session, end_session)
-    source = cfg.daily_source
-    if source == "auto":
-        source = "minute" if minute_files else "day"
+    source = resolve_daily_source(cfg.daily_source, minute_files, day_files)
     if not minute_files and not day_files:
         raise FileNotFoundError(
             f"no Polygon day files under {layout.sip_dir(cfg.root)} between "
@@ -78,10 +87,12 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
         report.notes.append(
             f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
             f"{not_sessions[0].date()}")
-    source_files = minute_files if source == "minute" else day_files
+    source_files = {"minute": minute_files, "day": day_files}.get(
+        source, {**day_files, **minute_files})
     missing = [s for s in sessions if s not in source_files]
     if missing:
-        report.notes.append(f"{len(missing)} session(s) have no {source} file, e.g. "
+        what = "minute or day" if source == "mixed" else source
+        report.notes.append(f"{len(missing)} session(s) have no {what} file, e.g. "
                             f"{missing[0].date()}: no bars for them")
 
     ticker_ids: dict[str, int] = {}  # grows as files name new tickers
@@ -95,35 +106,40 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
                                                         cfg.bad_rows, read_day_file),
                            minute_work)
     for i, day in enumerate(track(work, "reading day files", show)):
+        covered = None  # tickers the session's minute files hold (mixed: not from day aggs)
         if day in minute_files:
             frame = next(prefetched)
             _note_frame(report, frame)
             if i == 0:
                 est = max(len(frame), 1) * len(work)
-                n_buckets = int(np.clip(np.ceil(est / ROWS_PER_BUCKET), 1, 512))
+                n_buckets = bucket_count(est, ROWS_PER_BUCKET, getattr(cfg, "workers", 1),
+                                         len(frame.symbols))
             daily, ext, prints, written = _split_minute_frame(
                 frame, day, calendar, universe, ticker_ids, n_buckets, tmpdir, report)
             for b, path in written:
                 bucket_files.setdefault(b, []).append(path)
-            if source == "minute" and daily is not None:
+            covered = frame.symbols[np.unique(frame.codes)]
+            if source != "day" and daily is not None:
                 # close = the official close (the open of the bar starting at the close);
                 # fallback where there is no such bar: the last regular minute's close
                 daily = apply_official_close(daily.set_index("ticker"), prints, report)
-                daily_parts.append(daily.reset_index())
+                daily_parts.append(daily.reset_index().assign(source="minute"))
             if ext is not None:
                 ext_parts.append(ext)
             if prints is not None:
                 auction_parts.append(prints.reset_index().assign(session=day))
-        if source == "day" and day in day_files:
-            # Polygon's day-agg close is the official close already
+        if source in ("day", "mixed") and day in day_files:
+            # Polygon's day aggs: see report.DAILY_FIELDS["day"] for what each field holds
             frame = read_session_files(day_files[day], day, "day", cfg.bad_rows, read_day_file)
             _note_frame(report, frame)
             uni, _, _ = _symbol_flags(universe, frame.symbols, ticker_ids)
+            if covered is not None and source == "mixed":  # the minute files' tickers win
+                uni &= ~np.isin(frame.symbols, covered)
             keep = uni[frame.codes]
             daily_parts.append(pd.DataFrame({
                 "ticker": frame.symbols[frame.codes[keep]], "day": day,
                 "open": frame.open[keep], "high": frame.high[keep], "low": frame.low[keep],
-                "close": frame.close[keep], "volume": frame.volume[keep]}))
+                "close": frame.close[keep], "volume": frame.volume[keep], "source": "day"}))
         report.days_read += 1
     daily = (pd.concat(daily_parts, ignore_index=True) if daily_parts else
              pd.DataFrame(columns=DAILY_COLUMNS))
@@ -131,6 +147,16 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
     auctions = pd.concat(auction_parts, ignore_index=True) if auction_parts else None
     return DayData(source, daily, extended, auctions, np.array(list(ticker_ids), dtype=object),
                    bucket_files)
+
+
+def resolve_daily_source(option: str, minute_files: dict, day_files: dict) -> str:
+    """The config's ``daily_source`` for these files: ``auto`` -> ``mixed`` when both minute
+    and day files exist, else whichever exists; ``minute``, ``day`` and ``mixed`` as given."""
+    if option != "auto":
+        return option
+    if minute_files and day_files:
+        return "mixed"
+    return "minute" if minute_files else "day"
 
 
 def _prefetch(read, items):

@@ -22,11 +22,13 @@ from ..market import CALENDAR, MINUTES_PER_DAY
 from .adjustments import write_adjustments
 from .assets import write_assets
 from .config import PolygonBundleConfig, snap_to_sessions
-from .daily import write_daily
+from .daily import daily_sources, write_daily
 from .days import read_days
+from .history import write_reference_history
+from .incremental import Incremental
 from .minutes import write_minutes
 from .reference import Universe, load_reference_assets
-from .report import VOLUME_ROUNDING, IngestReport, write_report
+from .report import IngestReport, write_report
 from .side_tables import write_side_tables
 from .sids import assign_sids
 
@@ -35,8 +37,11 @@ log = logging.getLogger(__name__)
 
 def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writer,
                    daily_bar_writer, adjustment_writer, calendar, start_session, end_session,
-                   show_progress, output_dir):
-    """Run one ingest (see :mod:`bundles.polygon`); returns the ingest report dict."""
+                   show_progress, output_dir, bundle_dir=None):
+    """Run one ingest (see :mod:`bundles.polygon`); returns the ingest report dict.
+
+    ``bundle_dir`` (``data/<bundle>/``) holds the previous ingestions: the newest one is
+    extended when only new sessions arrived (:mod:`.incremental`)."""
     r = IngestReport()
     # a range that is not sessions fails inside zipline's writers: snap it (and say so)
     r.notes.extend(snap_to_sessions(calendar, *config.resolved_range())[2])
@@ -51,17 +56,14 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
     tmpdir = Path(tempfile.mkdtemp(prefix=f"{INGEST_TMP_PREFIX}{os.getpid()}-"))
     timings = r.seconds
     try:
-        with _timed(timings, "read_day_files"):
-            days = read_days(config, universe, calendar, start_session, end_session, tmpdir, r,
-                             show)
-        if r.fractional_volumes:
-            r.notes.append(f"{r.fractional_volumes} row(s) with a fractional volume: "
-                           f"{VOLUME_ROUNDING}")
-        with _timed(timings, "assign_sids"):
-            sids = assign_sids(days.daily, reference)
+        with _timed(timings, "scan_inputs"):
+            inc = Incremental(config, universe, calendar, start_session, end_session, r,
+                              bundle_dir, Path(output_dir).name, minute_bar_writer, _timed)
+        # read_day_files, assign_sids: in full, or the new sessions on top of the previous
+        days, sids = inc.pass1(read_days, assign_sids, reference, tmpdir, show)
         with _timed(timings, "write_minute_bars"):
-            ratios = write_minutes(minute_bar_writer, calendar, days.bucket_files,
-                                   days.id_tickers, sids, r, show)
+            ratios = inc.write_minutes(write_minutes, minute_bar_writer, days, sids, show,
+                                       getattr(config, "workers", 1))
         with _timed(timings, "write_assets"):
             assets = write_assets(asset_db_writer, sids.assets, ratios, calendar.name)
         with _timed(timings, "write_daily_bars"):
@@ -71,15 +73,23 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
         with _timed(timings, "write_adjustments"):
             n_splits, n_dividends = write_adjustments(adjustment_writer, config.root, sids,
                                                          config.bad_rows, r)
+        assets = assets.assign(daily_source=daily_sources(days.daily, sids, r))
         r.auction_rows = write_side_tables(output_dir, assets, days.extended, days.auctions,
                                            sids)
+        write_reference_history(output_dir, config.root, sids,
+                                getattr(config, "shares_lag_days", None), config.bad_rows, r)
         report = write_report(output_dir, r, config, days.daily_source, start_session,
                               end_session, assets, n_splits, n_dividends)
+        inc.save(output_dir, sids, ratios)  # gapline/inputs.json: what the next ingest checks
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     log.info("ingested %d assets (%d with minute bars), %d minute rows, %d splits, %d dividends; "
              "report: %s", report["assets"], report["assets_with_minute_bars"],
              r.minute_rows_written, n_splits, n_dividends, side_dir(output_dir) / REPORT_FILE)
+    by_sid = r.daily_source_by_sid
+    log.info("daily bars (daily_source=%s): %d sids from minute files, %d from day aggs, %d "
+             "from both", days.daily_source, by_sid.get("minute", 0), by_sid.get("day", 0),
+             by_sid.get("mixed", 0))
     for msg in r.unstorable_values[:5] + r.low_precision_daily + r.notes:
         log.warning(msg)
     if r.skipped_rows:
@@ -150,7 +160,7 @@ def make_ingest(config_factory):
                     raise click.UsageError(f"polygon bundle option: {exc}") from exc
                 ingest_polygon(config, asset_db_writer, minute_bar_writer, daily_bar_writer,
                                adjustment_writer, calendar, start_session, end_session,
-                               show_progress, building)
+                               show_progress, building, bundle_dir=Path(output_dir).parent)
         except BaseException:
             for path in {Path(output_dir), building}:
                 shutil.rmtree(path, ignore_errors=True)

@@ -110,6 +110,7 @@ def start_client(workers: int | None = None, scheduler: str | None = None,
     else:
         import dask
 
+        preload_workers()
         # the statistical profiler samples the task's thread every 10 ms under the GIL:
         # a few percent of a pure-Python backtest, for a flame graph nobody asked for
         with dask.config.set({"distributed.worker.profile.enabled": False}):
@@ -125,6 +126,31 @@ def start_client(workers: int | None = None, scheduler: str | None = None,
             cluster.close()
         raise
     return client, cluster
+
+
+#: imported once, in the fork server every local worker is forked from, instead of by each
+#: worker after it starts (zipline and gapline take ~3 s to import; a restarted worker, after
+#: a crash, comes back with them loaded too)
+WORKER_PRELOAD = ("zipline", "zipline.algorithm", "zipline.pipeline", "algorithms.runner",
+                  "analysis.tearsheet", "gapline.extension")
+
+
+def preload_workers() -> None:
+    """Start this process's local workers from a fork server that has imported
+    :data:`WORKER_PRELOAD` (Dask's ``multiprocessing-method: forkserver``; set for the rest of
+    the process, so the nannies restart workers the same way). Workers of a ``--scheduler``
+    cluster are not started here and are unaffected."""
+    import dask
+    from distributed.utils import get_mp_context
+
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    get_mp_context()  # Dask's own preload list (distributed and its packages) goes in first
+    from multiprocessing import forkserver
+
+    modules = list(forkserver._forkserver._preload_modules)
+    missing = [m for m in WORKER_PRELOAD if m not in modules]
+    if missing:
+        forkserver.set_forkserver_preload(modules + missing)
 
 
 def dashboard_link(client) -> str | None:

@@ -72,16 +72,29 @@ def test_matches_baseline(name, env):
 
 
 # ----------------------------------------------------------------------------- flat by the close
-def assert_flat_every_session(perf, name):
-    """No position at any session's close, and no round trip across a session boundary."""
+#: the legs a strategy holds overnight by design: microcap_short's SPY hedge (microshort.py
+#: line 122 SetHoldings('SPY', 0.4); CoverShorts line 336 keeps it)
+OVERNIGHT = {"microcap_short": ("SPY",)}
+
+
+def assert_flat_every_session(perf, name, overnight=()):
+    """No position at any session's close but the ``overnight`` symbols, and no round trip
+    of another symbol across a session boundary. An ``overnight`` leg, once held at a close,
+    is held at every later close (a weekly hedge is never dropped in between)."""
     from analysis.roundtrips import round_trips
 
     held = {str(day.date()): [(getattr(p["sid"], "symbol", p["sid"]), p["amount"])
                               for p in ps if p["amount"]]
             for day, ps in perf["positions"].items()}
-    overnight = {day: ps for day, ps in held.items() if ps}
-    assert overnight == {}, f"{name}: positions at the close: {overnight}"
+    left = {day: [x for x in ps if x[0] not in overnight] for day, ps in held.items()}
+    left = {day: ps for day, ps in left.items() if ps}
+    assert left == {}, f"{name}: positions at the close: {left}"
+    for symbol in overnight:
+        at_close = [any(s == symbol for s, _ in ps) for ps in held.values()]
+        first = at_close.index(True) if True in at_close else len(at_close)
+        assert all(at_close[first:]), f"{name}: {symbol} dropped overnight: {held}"
     trips = round_trips(perf)
+    trips = trips[~trips["symbol"].isin(overnight)]
     if len(trips):
         entry = trips["entry_time"].dt.tz_convert(ET).dt.date
         exit_ = trips["exit_time"].dt.tz_convert(ET).dt.date
@@ -90,7 +103,50 @@ def assert_flat_every_session(perf, name):
 
 @pytest.mark.parametrize("name", list(baseline.STANDARD_RUNS))
 def test_standard_runs_end_every_session_flat(name, env):
-    assert_flat_every_session(standard(name, env), name)
+    module = baseline.STANDARD_RUNS[name][0]
+    perf = standard(name, env)
+    assert_flat_every_session(perf, name, OVERNIGHT.get(module, ()))
+    if module in OVERNIGHT:  # the hedge is held at every close of the run (from Monday 12-02)
+        held = [{p["sid"].symbol for p in ps if p["amount"]} for ps in perf["positions"]]
+        assert all(h == set(OVERNIGHT[module]) for h in held), held
+
+
+def _perf_with(positions_by_day, fills):
+    """A minimal perf frame: positions at each close, fills ``(ET time, symbol, amount)``."""
+    asset = {s: type("Equity", (), {"symbol": s, "sid": i})()
+             for i, s in enumerate(sorted({f[1] for f in fills}))}
+    days = pd.DatetimeIndex(sorted(positions_by_day), tz="UTC")
+    txns = {d: [] for d in days}
+    for when, symbol, amount in fills:
+        dt = pd.Timestamp(when, tz=ET).tz_convert("UTC")
+        txns[dt.normalize()].append({"dt": dt, "sid": asset[symbol], "amount": amount,
+                                     "price": 10.0, "order_id": f"{when}{symbol}",
+                                     "commission": 0.0})
+    return pd.DataFrame({
+        "returns": 0.0, "transactions": [txns[d] for d in days],
+        "positions": [[{"sid": asset[s], "amount": n} for s, n in positions_by_day[k].items()]
+                      for k, d in zip(sorted(positions_by_day), days)]}, index=days)
+
+
+def test_flat_check_exempts_only_the_hedge():
+    """The check can fail: a short held overnight next to the hedge is caught, the hedge alone
+    is not, and a hedge dropped between two closes is caught."""
+    fills = [("2024-12-02 09:36", "SPY", 100), ("2024-12-02 09:31", "PUMP", -500)]
+    ok = _perf_with({"2024-12-02": {"SPY": 100}, "2024-12-03": {"SPY": 100}},
+                    fills + [("2024-12-02 16:00", "PUMP", 500)])
+    assert_flat_every_session(ok, "ok", overnight=("SPY",))
+    with pytest.raises(AssertionError, match="positions at the close"):
+        assert_flat_every_session(ok, "no exemption")
+    short_overnight = _perf_with(
+        {"2024-12-02": {"SPY": 100, "PUMP": -500}, "2024-12-03": {"SPY": 100}},
+        fills + [("2024-12-03 09:45", "PUMP", 500)])
+    with pytest.raises(AssertionError, match="PUMP"):
+        assert_flat_every_session(short_overnight, "short overnight", overnight=("SPY",))
+    dropped = _perf_with({"2024-12-02": {"SPY": 100}, "2024-12-03": {}},
+                         fills + [("2024-12-02 16:00", "PUMP", 500),
+                                  ("2024-12-03 09:36", "SPY", -100)])
+    with pytest.raises(AssertionError, match="dropped overnight"):
+        assert_flat_every_session(dropped, "dropped", overnight=("SPY",))
 
 
 @pytest.mark.slow
@@ -102,7 +158,7 @@ def test_whole_demo_range_ends_every_session_flat(module, costs, env):
 
     start = earliest_start(module, bundle="polygon-demo", environ=env)
     perf = _quiet_run(module, start, "2024-12-31", environ=env, costs=costs)
-    assert_flat_every_session(perf, f"{module} ({costs})")
+    assert_flat_every_session(perf, f"{module} ({costs})", OVERNIGHT.get(module, ()))
 
 
 @pytest.mark.parametrize("name", list(baseline.STANDARD_RUNS))
@@ -226,6 +282,7 @@ def test_sell_gap_trades_demo_sell_gaps(env, manifest):
 
 def test_microcap_shorts_demo_pumps(env, manifest):
     tr = trades(standard("microcap_short", env))
+    tr = tr[tr["symbol"] != "SPY"]  # the hedge: tests below
     entries = tr[(tr["amount"] < 0)].groupby(["session", "symbol"]).size()
     pumps = {(p["session"], p["ticker"]) for p in manifest["penny_pumps"]}
     assert len(entries) > 0
@@ -379,6 +436,67 @@ def test_microcap_matches_vectorized(env, vbundle):
     fills, daily = V.microcap_short(vbundle, start, end)
     _compare_with_vectorized(standard("microcap_short", env), fills, daily)
     assert (fills["amount"] < 0).any()
+    # the hedge traded: a market order at 09:35 each Monday (12-02, 12-09, 12-16), filled on
+    # the 09:36 bar; bought on the first, rebalanced (both ways on the demo) on the others
+    hedge = fills[fills["symbol"] == "SPY"]
+    clock = hedge["dt"].dt.tz_convert(ET)
+    assert list(clock.dt.strftime("%Y-%m-%d %H:%M")) == [
+        "2024-12-02 09:36", "2024-12-09 09:36", "2024-12-16 09:36"]
+    assert hedge["amount"].iloc[0] > 0 and (hedge["amount"].iloc[1:] != 0).all()
+    assert (daily["positions"] >= 1).all()  # the hedge is held at every close
+
+
+def test_microcap_hedge_skips_labor_day_week_and_weight_zero_has_no_hedge(env, vbundle):
+    """Mon 2024-09-02 is Labor Day: DateRules.Every(DayOfWeek.Monday) has no session that
+    week, and Tue 09-03 does not rebalance (zipline's week_start would). HEDGE_WEIGHT=0: not
+    a single SPY order, and the run equals the oracle without the leg."""
+    start, end = "2024-08-26", "2024-09-13"
+    kw = dict(sigma_window=20, ema_window=30)  # the demo is too young for 100 sessions
+    perf = _quiet_run("microcap_short", start, end, environ=env, costs="published", **kw)
+    fills, daily = V.microcap_short(vbundle, start, end, **kw)
+    _compare_with_vectorized(perf, fills, daily)
+    hedge = trades(perf).query("symbol == 'SPY'")
+    assert list(hedge["session"].dt.strftime("%Y-%m-%d")) == ["2024-08-26", "2024-09-09"]
+    orders = [o for day in perf["orders"] for o in day if o["sid"].symbol == "SPY"]
+    assert len({o["id"] for o in orders}) == 2
+    # the recorded labels name exactly the hedge orders
+    from analysis.roundtrips import round_trips
+
+    assert set(perf["exit_reasons"].dropna().iloc[-1]) == {o["id"] for o in orders}
+    trips = round_trips(perf)
+    assert set(trips.loc[trips["symbol"] == "SPY", "exit_reason"]) == {"hedge rebalance"}
+    assert "hedge rebalance" not in set(trips.loc[trips["symbol"] != "SPY", "exit_reason"])
+
+    off = _quiet_run("microcap_short", start, end, environ=env, costs="published",
+                     hedge_weight=0.0, **kw)
+    assert not any(o["sid"].symbol == "SPY" for day in off["orders"] for o in day)
+    fills0, daily0 = V.microcap_short(vbundle, start, end, hedge_weight=0.0, **kw)
+    _compare_with_vectorized(off, fills0, daily0)
+    assert_flat_every_session(off, "microcap_short hedge_weight=0")  # no exemption needed
+    assert (fills0["amount"] < 0).any()
+
+
+def test_microcap_hedge_pays_costs_like_any_long(env):
+    """The hedge alone (no short passes a 1000-sigma gap test), two Mondays: each more
+    expensive preset ends with less money, and under ``realistic`` the SPY fills pay fees
+    and fill no better than under ``published``."""
+    start, end = "2024-12-02", "2024-12-10"
+    value, hedge = {}, {}
+    for costs in ("zero", "published", "realistic"):
+        perf = _quiet_run("microcap_short", start, end, environ=env, costs=costs,
+                          min_gap_sigmas=1000.0)
+        tr = trades(perf)
+        assert set(tr["symbol"]) == {"SPY"} and len(tr) >= 2
+        value[costs], hedge[costs] = perf["portfolio_value"].iloc[-1], tr
+    assert value["zero"] > value["published"] > value["realistic"]
+    assert (hedge["zero"]["commission"] == 0).all()
+    assert (hedge["realistic"]["commission"] > 0).all()
+    pub, real = hedge["published"], hedge["realistic"]
+    assert list(np.sign(pub["amount"])) == list(np.sign(real["amount"]))
+    # SPY's estimated half-spread is at the 3 bps floor: the same price as published, never
+    # better for the order
+    side = np.sign(real["amount"].to_numpy())
+    assert (side * (real["price"].to_numpy() - pub["price"].to_numpy()) >= -1e-9).all()
 
 
 def test_microcap_matches_vectorized_with_stops(env, vbundle):

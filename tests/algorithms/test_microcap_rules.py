@@ -125,3 +125,126 @@ def test_default_costs_are_realistic_and_runs_use_the_module_default(monkeypatch
 def test_constants_are_the_references():
     assert (M.MIN_PRICE, M.MAX_PRICE, M.MIN_GAP_SIGMAS, M.TOP_GAPS, M.MAX_POSITIONS,
             M.SHORT_FRACTION, M.COVER_MINUTES_AFTER_OPEN) == (0.10, 5.00, 2.0, 50, 5, 0.5, 150)
+
+
+# ----------------------------------------------------------------------------- the SPY hedge
+# microshort.py line 36: Schedule.On(DateRules.Every(DayOfWeek.Monday), TimeRules.At(9, 35),
+# RebalanceSPY); line 122: SetHoldings('SPY', 0.4); line 336: CoverShorts skips 'SPY'
+def test_hedge_constants_are_the_references():
+    assert (M.HEDGE_SYMBOL, M.HEDGE_WEIGHT, M.HEDGE_WEEKDAY, M.HEDGE_MINUTES_AFTER_OPEN) == \
+        ("SPY", 0.40, 0, 5)  # SPY, 40%, Monday, 09:35
+    assert "HEDGE_EXIT_REASON" not in module_params(vars(M))  # a label, not a parameter
+
+
+class Equity:
+    """A hashable stand-in for zipline's SPY asset."""
+    sid, symbol = 8, "SPY"
+
+
+class HedgeRun:
+    """A fake algorithm for ``rebalance_hedge``: a hand-built SPY price path, the account
+    marked to it (cash + SPY shares x price) and the orders sent through ``place``, filled at
+    the price they were sized at (the fill model is not what is tested here)."""
+
+    def __init__(self, monkeypatch, cash=1_000_000.0, weight=0.40):
+        self.cash, self.shares, self.price, self.now, self.sent = cash, 0, np.nan, None, []
+        self.spy = Equity()
+        self.ctx = SimpleNamespace(
+            hedge_asset=self.spy, hedge_orders={}, get_datetime=lambda: self.now,
+            params=SimpleNamespace(HEDGE_WEIGHT=weight, HEDGE_WEEKDAY=M.HEDGE_WEEKDAY),
+            portfolio=self)
+        self.data = SimpleNamespace(
+            can_trade=lambda assets: {a: True for a in assets},
+            current=lambda assets, field: ({a: self.price for a in assets}
+                                           if isinstance(assets, list) else self.price))
+        monkeypatch.setattr(M, "place", self.place)
+        monkeypatch.setattr(M.common, "positions", lambda ctx: (
+            {self.spy: SimpleNamespace(amount=self.shares)} if self.shares else {}))
+        monkeypatch.setattr(M.algo, "record", lambda **kw: self.__dict__.update(recorded=kw))
+
+    @property
+    def portfolio_value(self):
+        return self.cash + self.shares * self.price
+
+    def place(self, ctx, asset, amount, style=None, bracket=None):
+        assert asset is self.spy and style is None and bracket is None  # a market order
+        self.sent.append(amount)
+        self.cash -= amount * self.price
+        self.shares += amount
+        return f"o{len(self.sent)}"
+
+    def at(self, day, price, clock="09:35"):
+        self.now, self.price = pd.Timestamp(f"{day} {clock}", tz="America/New_York"), price
+        before = len(self.sent)
+        M.rebalance_hedge(self.ctx, self.data)
+        return self.sent[-1] if len(self.sent) > before else None
+
+
+def test_hedge_bought_on_the_first_monday_then_rebalanced_to_40_percent(monkeypatch):
+    run = HedgeRun(monkeypatch)
+    # Mon 2024-12-02, SPY $500: 0.4 x 1,000,000 / 500 = 800 shares
+    assert run.at("2024-12-02", 500.0) == 800 and run.shares == 800
+    # Tue..Fri: no rebalance, whatever SPY does
+    for day, px in [("2024-12-03", 520.0), ("2024-12-04", 530.0), ("2024-12-06", 560.0)]:
+        run.at(day, px)
+    assert run.sent == [800]
+    # Mon 12-09, SPY $550: value 600,000 + 800 x 550 = 1,040,000; 0.4 x 1,040,000 / 550
+    # = 756.36 -> 756 shares: sell 44
+    assert run.at("2024-12-09", 550.0) == -44 and run.shares == 756
+    # Mon 12-16, SPY $450: value 1,040,000 - 756 x 100 = 964,400; 0.4 x 964,400 / 450
+    # = 857.24 -> 857 shares: buy 101
+    assert run.at("2024-12-16", 450.0) == 101 and run.shares == 857
+    assert run.portfolio_value == pytest.approx(964_400.0)
+    # every hedge order is labelled for the round-trip analysis
+    assert run.recorded == {"exit_reasons": {"o1": "hedge rebalance", "o2": "hedge rebalance",
+                                             "o3": "hedge rebalance"}}
+
+
+def test_hedge_skips_the_week_of_a_monday_holiday(monkeypatch):
+    """DateRules.Every(DayOfWeek.Monday) lists calendar Mondays (LEAN's DateRules.cs: no
+    roll to the next trading day, unlike WeekStart("SPY") or zipline's week_start): after
+    Labor Day (Mon 2024-09-02) the Tuesday session does not rebalance."""
+    run = HedgeRun(monkeypatch)
+    assert run.at("2024-08-26", 500.0) == 800
+    assert run.at("2024-09-03", 400.0) is None and run.sent == [800]  # Tue: nothing sent
+    assert M.is_hedge_day(pd.Timestamp("2024-09-02 09:35", tz="America/New_York"))  # (closed)
+    assert not M.is_hedge_day(pd.Timestamp("2024-09-03 09:35", tz="America/New_York"))
+    # Mon 09-09, SPY $400: value 600,000 + 800 x 400 = 920,000 -> 920 shares: buy 120
+    assert run.at("2024-09-09", 400.0) == 120
+
+
+def test_hedge_rebalance_is_monday_in_new_york_not_utc():
+    # 2024-12-09 00:30 UTC is Sunday 19:30 in New York
+    assert not M.is_hedge_day(pd.Timestamp("2024-12-09 00:30", tz="UTC"))
+    assert M.is_hedge_day(pd.Timestamp("2024-12-09 14:35", tz="UTC"))
+
+
+def test_hedge_order_amount_whole_shares_never_above_the_weight():
+    assert M.hedge_order_amount(0.4, 1_000_000.0, 500.0, 0) == 800
+    assert M.hedge_order_amount(0.4, 1_000_000.0, 501.0, 0) == 798  # 798.40 -> 798
+    assert M.hedge_order_amount(0.4, 1_000_000.0, 500.0, 800) == 0   # on target: no order
+    assert M.hedge_order_amount(0.4, 1_000_000.0, 500.0, 900) == -100
+    assert M.hedge_order_amount(0.0, 1_000_000.0, 500.0, 900) == -900
+    assert M.hedge_order_amount(0.4, 1_000_000.0, float("nan"), 10) == 0  # no price: none
+
+
+def test_hedge_weight_zero_means_no_hedge_asset_and_no_schedule(monkeypatch):
+    looked_up, scheduled = [], []
+    monkeypatch.setattr(M.algo, "symbol", lambda s: looked_up.append(s) or s)
+    p = SimpleNamespace(HEDGE_WEIGHT=0.0, HEDGE_SYMBOL="SPY")
+    assert M.hedge_asset(p) is None and looked_up == []
+    assert M.hedge_asset(SimpleNamespace(HEDGE_WEIGHT=0.4, HEDGE_SYMBOL="SPY")) == "SPY"
+    monkeypatch.setattr(M.common, "prepare", lambda *a: None)
+    monkeypatch.setattr(M.algo, "schedule_function", lambda f, *a: scheduled.append(f))
+    ctx = SimpleNamespace(gapline_overrides={"HEDGE_WEIGHT": 0})
+    M.initialize(ctx)
+    assert ctx.hedge_asset is None and ctx.overnight_assets == frozenset()
+    assert M.rebalance_hedge not in scheduled and M.cover_all in scheduled
+
+
+def test_noon_cover_keeps_the_hedge(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(M.common, "close_positions",
+                        lambda ctx, data, assets=None, keep=(): seen.update(keep=keep))
+    M.cover_all(SimpleNamespace(overnight_assets=frozenset({"SPY"})), None)
+    assert seen["keep"] == frozenset({"SPY"})

@@ -18,7 +18,7 @@ from click.testing import CliRunner  # noqa: E402
 from pandas.testing import assert_frame_equal, assert_series_equal  # noqa: E402
 
 from analysis import compare, gapstats, perf_files, roundtrips as rt, tearsheet as ts  # noqa: E402
-from bundles import layout  # noqa: E402
+from bundles import layout, reference_history  # noqa: E402
 from gapline.cli import main  # noqa: E402
 from bundles.polygon import PolygonBundleConfig, build_bundle  # noqa: E402
 from tests.demo_fixture import demo_raw_root  # noqa: E402
@@ -440,10 +440,14 @@ def small(tmp_path_factory):
         for t in PLANNED_GAPS])
     layout.write_reference(raw, "splits", [
         {"ticker": "SPL", "execution_date": SPLIT_DATE, "split_from": 1, "split_to": 2}])
-    layout.write_reference(raw, "ticker_details", [
-        {"ticker": "UPG", "share_class_shares_outstanding": 2e8},
-        {"ticker": "DNG", "share_class_shares_outstanding": 40e6},
-        {"ticker": "MIC", "share_class_shares_outstanding": 4e6}])
+    # dated counts, known (90-day lag) before the first session; MIC's later count is known
+    # only after the last session, so no session sees it
+    first = pd.Timestamp(SESSIONS[0])
+    for ticker, shares, days in (("UPG", 2e8, 120), ("DNG", 40e6, 120), ("MIC", 4e6, 120),
+                                 ("MIC", 90e6, -1)):
+        reference_history.write_dated_details(
+            raw, ticker, first - pd.Timedelta(days=days),
+            {"ticker": ticker, "share_class_shares_outstanding": shares})
     data = build_bundle("analysis-small", PolygonBundleConfig(root=raw), zroot)
     return {"raw": raw, "zroot": zroot, "frame": frame, "data": data,
             "environ": dict(os.environ, ZIPLINE_ROOT=str(zroot))}
@@ -466,7 +470,7 @@ def test_bundle_gap_events_match_the_raw_files(small):
     data = small["data"]
     daily = gapstats.load_daily("analysis-small", SESSIONS[0], SESSIONS[-1], bundle_data=data)
     events = gapstats.gap_events(daily, SESSIONS[1], SESSIONS[-1],
-                                 assets=gapstats.asset_table(data))
+                                 history=gapstats.reference_history(data))
     raw = _raw_daily(small["frame"])
     sid_of = daily.drop_duplicates("symbol").set_index("symbol")["sid"]
     raw["sid"] = raw["ticker"].map(sid_of)

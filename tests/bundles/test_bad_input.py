@@ -175,7 +175,9 @@ SIGTERM_SCRIPT = textwrap.dedent("""
         time.sleep(0.5)
         return real(*a, **k)
     bp.read_day_file = slow
-    build_bundle("test-term", PolygonBundleConfig(root=sys.argv[1]), sys.argv[2])
+    # incremental=False: unchanged inputs would otherwise read no day file at all
+    build_bundle("test-term", PolygonBundleConfig(root=sys.argv[1], incremental=False),
+                 sys.argv[2])
 """)
 
 

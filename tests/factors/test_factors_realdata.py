@@ -9,6 +9,11 @@ ratio; dividend ratio ``1 - amount / close of the session before the ex-date``; 
 ratios also divide volumes) -- as known on the pipeline date (an action effective on ``D``
 already adjusts the bars a window for ``D`` sees, a later one does not).
 
+Reference data is point in time: the raw cache carries made-up dated ticker details
+(:func:`tests.realdata.synthetic_dated_details`) and an undated snapshot fetched inside the
+run (:data:`tests.realdata.SNAPSHOT_DATE`); :func:`asof_reference` recomputes what each session
+may see with ``pandas.merge_asof`` from the documented rules alone.
+
 The full ~7,000-symbol universe runs the same comparison under ``-m slow``.
 """
 from __future__ import annotations
@@ -28,9 +33,68 @@ RTOL = 1e-9
 ATOL = 1e-12  # for terms that are exactly 0 in one computation and ~1e-17 in the other
 RUN_START = "2015-09-01"  # >= 100 sessions after the first bar: every window is full
 RUN_END = realdata.SLICE_END
+SHARES_LAG_DAYS = 90  # the ingest's default, given explicitly
 
 
 # ----------------------------------------------------------------------------- reference
+def reference_events(summary) -> pd.DataFrame:
+    """Every dated reference value the raw cache holds, by the documented rules
+    (``bundles/polygon/history.py``, README "Point-in-time reference data"), from what the test
+    wrote -- not from the ingested table:
+
+    * a dated sample of day ``a``: type and exchange dated ``a``, its count (share class,
+      else weighted; NaN without one) known on ``a + shares_lag_days``; a 404 has no value;
+    * a split effective ``e``: the count is unknown (NaN) from ``e`` on (dated ``e - 1``), and
+      a sample taken before ``e`` that would be known only on ``e - 1`` or later is dropped;
+    * the undated snapshot: counts known from its fetch day on (no lag), no type/exchange;
+    * on equal dates: snapshot, then dated, then split (the last one wins).
+    """
+    lag = pd.Timedelta(days=summary["shares_lag_days"])
+    splits = summary["splits"]
+    rows = []
+    for sym, day, res in summary["dated_details"]:
+        if res is None:
+            continue
+        day = pd.Timestamp(day)
+        shares = res.get("share_class_shares_outstanding",
+                         res.get("weighted_shares_outstanding", np.nan))
+        effective = splits.loc[splits["ticker"] == sym, "execution_date"]
+        if ((day < effective) & (day + lag >= effective - pd.Timedelta(days=1))).any():
+            continue  # pre-split shares that would be known only after the split
+        rows.append((sym, day, day + lag, 1, float(shares), res.get("type"),
+                     res.get("primary_exchange")))
+    for r in splits.itertuples():
+        before = r.execution_date - pd.Timedelta(days=1)
+        rows.append((r.ticker, before, before, 2, np.nan, None, None))
+    snap = summary["snapshot_date"]
+    for sym, v in summary["shares"].items():
+        if v is None:
+            continue  # no record in ticker_details.json
+        v = float(v.split(":")[1]) if isinstance(v, str) else float(v)
+        rows.append((sym, snap, snap, 0, v, None, None))
+    return pd.DataFrame(rows, columns=["symbol", "asof_date", "known_date", "order", "shares",
+                                       "type", "exchange"])
+
+
+def asof_reference(events, value, sessions, symbols, fallback=None) -> pd.DataFrame:
+    """(session x symbol) panel: per symbol, the ``value`` of the latest event dated strictly
+    before the session (shares by ``known_date``, a NaN count included; type and exchange by
+    ``asof_date``, events without one skipped, else ``fallback`` -- today's reference value)."""
+    shares = value == "shares"
+    key = "known_date" if shares else "asof_date"
+    ev = events if shares else events[events[value].notna()]
+    ev = ev.sort_values([key, "order"], kind="stable")[["symbol", key, value]]
+    q = pd.DataFrame({"session": np.repeat(sessions.to_numpy(), len(symbols)),
+                      "symbol": np.tile(np.asarray(symbols, dtype=object), len(sessions))})
+    got = pd.merge_asof(q, ev.rename(columns={key: "key"}), left_on="session", right_on="key",
+                        by="symbol", allow_exact_matches=False, direction="backward")
+    panel = got.pivot(index="session", columns="symbol", values=value).reindex(
+        index=sessions, columns=symbols)
+    if fallback is not None:
+        panel = panel.where(panel.notna(), pd.Series(fallback).reindex(symbols), axis=1)
+    return panel
+
+
 class Reference:
     """Dense (session x symbol) panels of the raw frame and hand-made adjustment factors.
 
@@ -40,7 +104,8 @@ class Reference:
     ``(t, D]``.
     """
 
-    def __init__(self, frame, splits, dividends, sessions, types, shares):
+    def __init__(self, frame, splits, dividends, sessions, types, snapshot_shares, events,
+                 exchanges):
         self.sessions = sessions
         self.symbols = sorted(frame["symbol"].unique())
         cols = pd.Index(self.symbols)
@@ -60,8 +125,14 @@ class Reference:
         # zipline's Pipeline mask: start_date < D <= end_date
         self.alive = pd.DataFrame((s > first.to_numpy()[None, :]) & (s <= last.to_numpy()[None, :]),
                                   index=sessions, columns=cols)
-        self.types = pd.Series(types).reindex(cols)
-        self.shares = pd.Series(shares, dtype="float64").reindex(cols)
+        self.types = pd.Series(types).reindex(cols)  # today's (the reference tickers')
+        self.snapshot_shares = pd.Series(snapshot_shares, dtype="float64").reindex(cols)
+        self.events = events
+        # as known before each session
+        self.shares = asof_reference(events, "shares", sessions, cols).astype(float)
+        self.type_asof = asof_reference(events, "type", sessions, cols, self.types)
+        self.exchange_asof = asof_reference(events, "exchange", sessions, cols,
+                                            pd.Series(exchanges).reindex(cols).fillna(""))
 
         step_p = pd.DataFrame(1.0, index=sessions, columns=cols)
         step_v = step_p.copy()
@@ -153,9 +224,7 @@ class Reference:
         return (v.shift(1) / mean).where(mean > 0)
 
     def common(self):
-        return pd.DataFrame(np.repeat((self.types == "CS").to_numpy()[None, :],
-                                      len(self.sessions), 0),
-                            index=self.sessions, columns=self.types.index)
+        return self.type_asof == "CS"
 
     def percentile_band(self, values, mask, lo, hi):
         """zipline's percentile_between: inclusive band of nanpercentile over the mask."""
@@ -226,7 +295,10 @@ class Built:
     def __init__(self, name, frame, workdir):
         self.name = name
         self.frame = frame
-        self.bundle, self.zroot, self.summary = realdata.build_pystock_bundle(name, frame, workdir)
+        self.bundle, self.zroot, self.summary = realdata.build_pystock_bundle(
+            name, frame, workdir, shares_lag_days=SHARES_LAG_DAYS,
+            dated_details=realdata.synthetic_dated_details(frame),
+            snapshot_date=realdata.SNAPSHOT_DATE)
         self.environ = dict(os.environ, ZIPLINE_ROOT=str(self.zroot))
         from bundles.ingestions import ingestion_dir
 
@@ -235,13 +307,14 @@ class Built:
         self.sids = dict(zip(side["ticker"], side["sid"].astype(int)))
         sessions = self.bundle.equity_daily_bar_reader.sessions
         types = {t["ticker"]: t["type"] for t in self.summary["tickers"]}
+        exchanges = {t["ticker"]: t["primary_exchange"] for t in self.summary["tickers"]}
         shares = {}
         for sym, v in self.summary["shares"].items():
             if isinstance(v, str):
                 v = float(v.split(":")[1])
             shares[sym] = np.nan if v is None else v
         self.ref = Reference(frame, self.summary["splits"], self.summary["dividends"], sessions,
-                             types, shares)
+                             types, shares, reference_events(self.summary), exchanges)
 
     def run(self, pipeline, start=RUN_START, end=RUN_END):
         from factors.loaders import run_pipeline
@@ -276,6 +349,13 @@ def test_slice_covers_the_cases(built):
     assert (last < pd.Timestamp(RUN_END)).sum() >= 5             # delisted inside the window
     assert (built.frame.groupby("symbol").close.min() < 1).sum() >= 8  # sub-$1 names
     assert set(ref.types[ref.types == "ETF"].index) == {"QQQ", "TLT"}
+    # dated share counts inside the run: unknown at first then known, changing, unknown again
+    shares = ref.shares.loc[RUN_START:RUN_END].where(ref.alive)
+    known = shares.notna()
+    assert (~known.iloc[0] & known.any()).sum() >= 5               # a first count in the run
+    assert (shares.nunique() >= 2).sum() >= 5                      # a count that changes
+    assert (known.iloc[:-1].to_numpy() & ~known.iloc[1:].to_numpy()).any(axis=0).sum() >= 3
+    assert known.any(axis=None) and (~known & ref.alive.loc[RUN_START:RUN_END]).any(axis=None)
 
 
 def _sell_gap_reference(ref, rank_within, min_price, max_price, above):
@@ -360,10 +440,7 @@ def test_microcap_short_pipeline_matches_pandas(built):
     expected = {
         "prior_close": close, "sigma": sigma, "ema20": ref.ema(60, 1 - 2 / 21),
         "prior_high": ref.latest("high"), "prior_volume": ref.latest("volume"),
-        "adv": ref.adv(20),
-        "shares_outstanding": pd.DataFrame(np.repeat(ref.shares.to_numpy()[None, :],
-                                                     len(ref.sessions), 0),
-                                           index=ref.sessions, columns=ref.shares.index),
+        "adv": ref.adv(20), "shares_outstanding": ref.shares,
     }
     for col, panel in expected.items():
         compare(f"microcap.{col}", got[col], stack(panel, built.sids, dates))
@@ -387,8 +464,7 @@ def test_gap_and_go_pipeline_matches_pandas(built):
     check_screen("gap_and_go", out, r(screen), r(near & ref.alive))
     got = by_sid(out)
     sma20 = ref.sma("close", 20)
-    shares = pd.DataFrame(np.repeat(ref.shares.to_numpy()[None, :], len(ref.sessions), 0),
-                          index=ref.sessions, columns=ref.shares.index)
+    shares = ref.shares
     expected = {
         "prior_close": close, "prior_high": ref.latest("high"),
         "avg_range": ref.avg_range(20), "avg_volume": ref.sma("volume", 20),
@@ -407,6 +483,11 @@ def test_gap_and_go_pipeline_matches_pandas(built):
 
 
 def test_reference_columns_and_common_stock(built):
+    """Type, exchange and shares outstanding as known before each session, against the
+    merge_asof oracle: CHK is ``ADRC`` (not common stock) until its 2015-12-31 sample is
+    seen, FCEL moves from XASE to XNAS after its 2016-03-15 sample, counts appear, change and
+    become unknown again (splits, a sample without a count), the snapshot counts from the
+    session after its fetch day."""
     from zipline.pipeline import Pipeline
 
     from factors.reference import CommonStock, PrimaryExchange, SecurityType, SharesOutstanding
@@ -414,23 +495,48 @@ def test_reference_columns_and_common_stock(built):
     out = built.run(Pipeline(columns={
         "type": SecurityType(), "exchange": PrimaryExchange(), "shares": SharesOutstanding(),
         "etf": SecurityType().eq("ETF"), "cs": CommonStock(), "nasdaq": PrimaryExchange().eq("XNAS"),
-    }), "2016-03-01", "2016-03-31")
+    }), "2015-12-01", "2016-04-29")
     got = by_sid(out)
-    syms = {v: k for k, v in built.sids.items()}
-    sym = got.index.get_level_values(1).map(syms)
+    dates = built.dates(out)
     ref = built.ref
-    assert (got["type"].astype(str).to_numpy() == ref.types.reindex(sym).to_numpy()).all()
-    assert (got["etf"].to_numpy() == (ref.types.reindex(sym) == "ETF").to_numpy()).all()
-    assert (got["cs"].to_numpy() == (ref.types.reindex(sym) == "CS").to_numpy()).all()
-    exch = pd.Series([realdata.KNOWN_EXCHANGES.get(s, "") for s in sym])
-    assert (got["exchange"].astype(str).to_numpy() == exch.to_numpy()).all()
-    assert (got["nasdaq"].to_numpy() == (exch == "XNAS").to_numpy()).all()
-    np.testing.assert_array_equal(got["shares"].to_numpy(), ref.shares.reindex(sym).to_numpy())
+    r = lambda p: stack(p, built.sids, dates).reindex(got.index)  # noqa: E731
+    types, exch, shares = r(ref.type_asof), r(ref.exchange_asof), r(ref.shares)
+    assert (got["type"].astype(str) == types).all()
+    assert (got["etf"] == (types == "ETF")).all()
+    assert (got["cs"] == (types == "CS")).all()
+    assert (got["exchange"].astype(str) == exch).all()
+    assert (got["nasdaq"] == (exch == "XNAS")).all()
+    np.testing.assert_array_equal(got["shares"].to_numpy(), shares.to_numpy())
+
+    def at(day, sym, col):
+        return got.loc[(pd.Timestamp(day), built.sids[sym]), col]
+
+    assert at("2015-12-31", "CHK", "type") == "ADRC" and not at("2015-12-31", "CHK", "cs")
+    assert at("2016-01-04", "CHK", "type") == "CS" and at("2016-01-04", "CHK", "cs")
+    assert at("2016-03-15", "FCEL", "exchange") == "XASE"
+    assert at("2016-03-16", "FCEL", "exchange") == "XNAS" and at("2016-03-16", "FCEL", "nasdaq")
+    # AAPL's 2015-12-31 count is known 2016-03-30: seen from 03-31 on, not before
+    base = at("2016-03-30", "AAPL", "shares")
+    assert np.isfinite(base) and at("2016-03-31", "AAPL", "shares") == pytest.approx(
+        base * 0.61 / 1.29, rel=1e-12)
+    # the undated snapshot (fetched 2016-04-15) counts from the session after, never before
+    snap_day = pd.Timestamp(realdata.SNAPSHOT_DATE)
+    snapshot = got.index.get_level_values(1).map(
+        {built.sids[k]: v for k, v in ref.snapshot_shares.items()}).to_numpy(float)
+    dated = ref.events[ref.events["order"] == 1].groupby("symbol")["shares"].apply(set)
+    for sym, values in dated.items():  # the premise: a snapshot count is never a dated one
+        assert ref.snapshot_shares[sym] not in values, sym
+    on_or_before = got.index.get_level_values(0) <= snap_day
+    assert on_or_before.any() and (~on_or_before).any()
+    assert not (got["shares"].to_numpy()[on_or_before] == snapshot[on_or_before]).any()
+    after = ~on_or_before & np.isfinite(snapshot)
+    assert (got["shares"].to_numpy()[after] == snapshot[after]).mean() > 0.5
 
 
 def test_reference_loader_is_point_in_time(built):
     """Outside [start_date, end_date] (as of the previous session) the loader gives the
-    missing value, even where Pipeline's own mask would not hide it."""
+    missing value, even where Pipeline's own mask would not hide it; inside, the count known
+    strictly before each date (the oracle), NaN before the first one and from a split on."""
     from zipline.pipeline.domain import US_EQUITIES
 
     from bundles.ingestions import ingestion_dir
@@ -439,21 +545,34 @@ def test_reference_loader_is_point_in_time(built):
 
     loader = reference_loader(ingestion_dir(built.name, environ=built.environ))
     life = built.frame.groupby("symbol").date.agg(["min", "max"])
-    sym = "ACI"  # delisted 2016-01-11
-    sid = built.sids[sym]
     sessions = US_EQUITIES.sessions()
-    dates = sessions[(sessions >= "2015-03-23") & (sessions <= "2016-01-20")]
+    dates = sessions[(sessions >= "2015-03-23") & (sessions <= "2016-06-30")]
     cols = [PolygonReference.security_type, PolygonReference.shares_outstanding]
-    arrays = loader.load_adjusted_array(US_EQUITIES, cols, dates, pd.Index([sid, 10**6]), None)
-    types = arrays[cols[0]].data.as_string_array()[:, 0]
-    shares = arrays[cols[1]].data[:, 0]
+    syms = ["ACI", "BSI"]  # delisted 2016-01-11 (split 2015-08-04), 2016-05-24 (2015-12-14)
+    sids = [built.sids[s] for s in syms]
+    arrays = loader.load_adjusted_array(US_EQUITIES, cols, dates, pd.Index(sids + [10**6]), None)
+    expected = asof_reference(built.ref.events, "shares", dates, syms)
     as_of = sessions[sessions.get_indexer(dates) - 1]
-    inside = (as_of >= life.loc[sym, "min"]) & (as_of <= life.loc[sym, "max"])
-    assert inside.any() and (~inside).any()
-    assert (types[inside] == "CS").all() and (types[~inside] == "").all()
-    assert np.isfinite(shares[inside]).all() and np.isnan(shares[~inside]).all()
+    for j, sym in enumerate(syms):
+        types = arrays[cols[0]].data.as_string_array()[:, j]
+        shares = arrays[cols[1]].data[:, j]
+        inside = (as_of >= life.loc[sym, "min"]) & (as_of <= life.loc[sym, "max"])
+        assert inside.any() and (~inside).any()
+        assert (types[inside] == "CS").all() and (types[~inside] == "").all()
+        assert np.isnan(shares[~inside]).all()
+        np.testing.assert_array_equal(shares[inside], expected[sym].to_numpy()[inside])
+    # ACI: its 2015-06-30 sample (pre-split shares, known 09-28) falls after its 2015-08-04
+    # split, the next one is known after its delisting, and the snapshot after too: no count
+    assert np.isnan(arrays[cols[1]].data[:, 0]).all()
+    bsi = pd.Series(arrays[cols[1]].data[:, 1], index=dates)
+    assert np.isnan(bsi.loc[:"2015-03-31"]).all()           # sampled 2014-12-31, known 03-31
+    assert (bsi.loc["2015-04-01":"2015-12-11"] == 5e6).all()
+    assert np.isnan(bsi.loc["2015-12-14":"2016-04-15"]).all()  # the split: pre-split count gone
+    assert (bsi.loc["2016-04-18":"2016-05-25"] == 2.5e9).all()  # the snapshot, fetched 04-15
+    assert np.isnan(bsi.loc["2016-05-26":]).all()           # last bar 05-24
     # a sid unknown to the table is missing everywhere
-    assert (arrays[cols[0]].data.as_string_array()[:, 1] == "").all()
+    assert (arrays[cols[0]].data.as_string_array()[:, 2] == "").all()
+    assert np.isnan(arrays[cols[1]].data[:, 2]).all()
 
 
 def test_adjustments_inside_windows_match_hand_adjusted(built):

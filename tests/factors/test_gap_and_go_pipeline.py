@@ -1,6 +1,7 @@
 """``gap_and_go_pipeline``'s pre-open screen on polygon-demo: the Gap & Go article's liquidity
 and float rules (``001_77709d99fd9024e0.txt`` lines 106-107) against plain pandas, and an
-unknown share count rejected (the demo knows every count: one is blanked here)."""
+unknown share count rejected (the demo's dated history knows every count: one is blanked
+here). Counts are point in time: known strictly before the session."""
 from __future__ import annotations
 
 
@@ -9,18 +10,19 @@ import pandas as pd
 
 from algorithms import gap_and_go
 from factors.reference import PolygonReference, PolygonReferenceLoader, read_reference_table
+from factors.reference_history import read_reference_history
 from factors.screens import gap_and_go_pipeline
 from tests.oracle import vectorized as V
 
 SESSIONS = ("2024-10-07", "2024-10-09")
 
 
-def run(pipeline, env, table=None):
+def run(pipeline, env, table=None, history=None):
     from factors.loaders import run_pipeline
 
     custom = None
     if table is not None:
-        loader = PolygonReferenceLoader(table)
+        loader = PolygonReferenceLoader(table, history)
         custom = {c: loader for c in PolygonReference.columns}
     out = run_pipeline(pipeline, *SESSIONS, bundle="polygon-demo", environ=env,
                        custom_loader=custom)
@@ -36,10 +38,9 @@ def article_pipeline(require_shares=True):
 def test_pre_open_rules_equal_plain_pandas(env, ingestion):
     b = V.Bundle.open(ingestion)
     got = run(gap_and_go.make_pipeline(), env)   # the article's defaults
-    shares = pd.to_numeric(b.assets["share_class_shares_outstanding"]).combine_first(
-        pd.to_numeric(b.assets["weighted_shares_outstanding"]))
     assert len(got) == 3  # 10/07, 10/08, 10/09
     for session, sids in got.items():
+        shares = b.shares_outstanding(session)  # dated: known strictly before the session
         h = b.history(session, 20, fields=("close", "volume"))
         ok = (b.common_stock(session) & b.alive(session) & h["close"].iloc[-1].notna()
               & (h["volume"].mean(axis=0) >= 100_000) & (shares <= 50e6))
@@ -49,14 +50,16 @@ def test_pre_open_rules_equal_plain_pandas(env, ingestion):
 
 def test_unknown_share_count_is_rejected(env, ingestion):
     table = read_reference_table(ingestion)
-    kept = run(article_pipeline(), env, table)
+    history = read_reference_history(ingestion)
+    kept = run(article_pipeline(), env, table, history)
     sid = min(set.intersection(*kept.values()))           # a name the screen keeps
-    blank = table.copy()
-    blank.loc[sid, "shares_outstanding"] = np.nan
-    assert all(sid not in sids for sids in run(article_pipeline(), env, blank).values())
+    blank = history.copy()
+    blank.loc[blank["sid"] == sid, "shares_outstanding"] = np.nan
+    assert all(sid not in sids for sids in run(article_pipeline(), env, table, blank).values())
     # the loose variant's reading: unknown passes
-    assert all(sid in sids for sids in run(article_pipeline(False), env, blank).values())
+    assert all(sid in sids
+               for sids in run(article_pipeline(False), env, table, blank).values())
     # a count above 50M fails
-    big = table.copy()
-    big.loc[sid, "shares_outstanding"] = 50e6 + 1
-    assert all(sid not in sids for sids in run(article_pipeline(), env, big).values())
+    big = history.copy()
+    big.loc[big["sid"] == sid, "shares_outstanding"] = 50e6 + 1
+    assert all(sid not in sids for sids in run(article_pipeline(), env, table, big).values())

@@ -10,7 +10,9 @@ resting stops triggered on the bar's high and filled at the stop (or the open th
 market-on-close orders sent at 15:50 and filled whole at the official close of the bundle's
 auction table (else the session's last trade), cancellations and the daily mark-to-market
 are all written out here from the strategy rules. ``tests/algorithms/test_algorithms.py`` requires both implementations to
-produce the same fills and daily returns.
+produce the same fills and daily returns. microcap_short's SPY hedge is the one position held
+overnight (it gets no closing-auction order); cash dividends are earned on the positions held
+into an ex-date and paid on the pay date when that is a session.
 
 Conventions mirrored from zipline because they are facts of the simulation, not strategy:
 minute bars are end-labelled (09:31 holds the 09:30 bar); an order placed at minute ``t``
@@ -51,6 +53,8 @@ class Bundle:
     dividends: pd.DataFrame = None
     premarket: pd.DataFrame = None
     auctions: pd.DataFrame = None
+    payouts: pd.DataFrame = None                     # cash dividends: sid, amount, ex/pay date
+    reference_history: pd.DataFrame = None           # dated shares outstanding (known_date)
 
     @classmethod
     def open(cls, path):
@@ -76,11 +80,20 @@ class Bundle:
         with sqlite3.connect(path / "adjustments.sqlite") as con:
             self.splits = pd.read_sql("select sid, ratio, effective_date from splits", con)
             self.dividends = pd.read_sql("select sid, ratio, effective_date from dividends", con)
+            self.payouts = pd.read_sql("select sid, amount, ex_date, pay_date "
+                                       "from dividend_payouts", con)
         for frame in (self.splits, self.dividends):
             frame["effective_date"] = pd.to_datetime(frame["effective_date"], unit="s")
+        for col in ("ex_date", "pay_date"):
+            self.payouts[col] = pd.to_datetime(self.payouts[col], unit="s")
         pm = pd.read_parquet(path / "gapline" / "extended_hours.parquet")
         pm["session"] = pd.to_datetime(pm["session"]).dt.tz_localize(None)
         self.premarket = pm.set_index(["session", "sid"]).sort_index()
+        history = path / "gapline" / "reference_history.parquet"
+        if history.exists():
+            rh = pd.read_parquet(history)
+            rh["known_date"] = pd.to_datetime(rh["known_date"]).dt.tz_localize(None)
+            self.reference_history = rh
         auctions = path / "gapline" / "auctions.parquet"
         if auctions.exists():
             au = pd.read_parquet(auctions)
@@ -118,6 +131,18 @@ class Bundle:
             raw = self.daily[f].to_numpy()[i - window:i]
             mult = volume_mult if f == "volume" else price_mult
             out[f] = pd.DataFrame(raw * mult, index=rows, columns=cols)
+        return out
+
+    def shares_outstanding(self, session) -> pd.Series:
+        """Per sid: the count of the latest history row known strictly before ``session``
+        (NaN without one; the undated snapshot of assets.parquet is never used)."""
+        out = pd.Series(np.nan, index=self.assets.index, dtype=float)
+        h = self.reference_history
+        if h is None:
+            return out
+        for sid, rows in h[h["known_date"] < session].groupby("sid", sort=False):
+            if sid in out.index:
+                out[sid] = float(rows["shares_outstanding"].iloc[-1])  # the file's last row
         return out
 
     def alive(self, session):
@@ -267,6 +292,8 @@ class Book:
     orders: list = field(default_factory=list)      # Order
     fills: list = field(default_factory=list)
     unclosed: list = field(default_factory=list)    # (dt, sid) of MOC orders without a print
+    overnight: frozenset = frozenset()              # sids held overnight: no MOC order
+    owed: list = field(default_factory=list)        # (pay date, cash) of earned dividends
 
     def value(self):
         return self.cash + sum(n * self.last_price.get(s, np.nan) for s, n in
@@ -370,9 +397,20 @@ class Book:
         self.orders = [o for o in self.orders if sids is not None and o.sid not in sids]
 
     def to_closing_auction(self):
-        """The 15:50 MOC cutoff: cancel every open order, a MOC order for every position."""
+        """The 15:50 MOC cutoff: cancel every open order, a MOC order for every position but
+        the ``overnight`` ones."""
         self.cancel_all()
-        self.orders = [Order(sid, -n, "moc") for sid, n in self.positions.items() if n]
+        self.orders = [Order(sid, -n, "moc") for sid, n in self.positions.items()
+                       if n and sid not in self.overnight]
+
+    def dividends(self, payouts, session):
+        """Start of ``session``: earn the cash dividends going ex today on the shares held
+        (short: owed), and receive those whose pay date is today."""
+        for sid, amount, _, pay in payouts[payouts["ex_date"] == session].itertuples(index=False):
+            if self.positions.get(sid, 0):
+                self.owed.append((pay, self.positions[sid] * amount))
+        self.cash += sum(cash for pay, cash in self.owed if pay == session)
+        self.owed = [(pay, cash) for pay, cash in self.owed if pay != session]
 
 
 def _official_close(b, session, bars):
@@ -425,16 +463,17 @@ def _ffill_price(b, book, bars, t, sid, session):
     return b.last_close(prev, sid)
 
 
-def _run_days(b: Bundle, start, end, capital, day_fn, book_cls=None):
-    """Run ``day_fn`` over the sessions with a ``book_cls`` account (default :class:`Book`);
-    returns the fills and the daily results."""
+def _run_days(b: Bundle, start, end, capital, day_fn, book_cls=None, book=None):
+    """Run ``day_fn`` over the sessions with ``book``, else a new ``book_cls`` account
+    (default :class:`Book`); returns the fills and the daily results."""
     sessions = b.sessions[(b.sessions >= pd.Timestamp(start)) & (b.sessions <= pd.Timestamp(end))]
-    book = (book_cls or Book)(cash=float(capital))
+    book = book if book is not None else (book_cls or Book)(cash=float(capital))
     daily = []
     for session in sessions:
         start_value = book.value() if book.positions else book.cash
         # positions carried overnight are valued at the previous close until they trade
         n_before = len(book.fills)
+        book.dividends(b.payouts, session)
         day_fn(b, book, session)
         for sid in list(book.positions):
             if not np.isfinite(book.last_price.get(sid, np.nan)):
@@ -487,16 +526,23 @@ def sell_gap(b: Bundle, start, end, capital=1_000_000.0, top_n=10, value=50_000.
 # ----------------------------------------------------------------------------- microcap short
 def microcap_short(b: Bundle, start, end, capital=1_000_000.0, min_price=0.10, max_price=5.0,
                    min_gap_sigmas=2.0, top_gaps=50, max_positions=5, short_fraction=0.5,
-                   stop_pct=0.20, sigma_window=100, ema_window=60):
+                   stop_pct=0.20, sigma_window=100, ema_window=60, hedge_weight=0.4,
+                   hedge_symbol="SPY", hedge_weekday=0, hedge_minutes=5):
     """Fills and daily results of the penny gap-up short under the published costs: the 09:25
     decision from pre-market bars before 09:25, market-on-open shorts, a stop in cents at
-    +stop_pct over each fill, market covers at 12:00, the rest in the closing auction."""
+    +stop_pct over each fill, market covers at 12:00, the rest in the closing auction; and the
+    long hedge: on Mondays (``hedge_weekday``; a holiday Monday has none) at 09:35 a market
+    order to hold ``int(hedge_weight x account value / price)`` shares, kept overnight and
+    through the noon cover."""
+    match = b.assets.index[b.assets["symbol"] == hedge_symbol] if hedge_weight > 0 else []
+    hedge = int(match[-1]) if len(match) else None
+    book = Book(cash=float(capital), overnight=frozenset() if hedge is None else {hedge})
 
     def day(b, book, session):
         screen = microcap_screen(b, session, 0.0, max_price, sigma_window=sigma_window,
                                  ema_window=ema_window)
         held = sorted(book.positions)
-        sids = sorted(set(screen.index) | set(held))
+        sids = sorted(set(screen.index) | set(held) | ({hedge} - {None}))
         bars = b.minutes(session, sids)
         if len(screen):
             pm = b.premarket.reindex(pd.MultiIndex.from_product([[session], screen.index]))
@@ -515,18 +561,27 @@ def microcap_short(b: Bundle, start, end, capital=1_000_000.0, min_price=0.10, m
                 n = round(available / len(cand) / row["price"])
                 if n > 0:
                     book.orders.append(Order(sid, -n, "moo", stop_pct=stop_pct))
-        t_cover = 149  # 12:00
+        t_hedge, t_cover = hedge_minutes - 1, 149  # 09:35, 12:00
+        monday = session.weekday() == hedge_weekday
 
         def on_bar(t):
+            if t == t_hedge and monday and hedge is not None:
+                price = _ffill_price(b, book, bars, t, hedge, session)
+                if np.isfinite(price) and price > 0:
+                    target = int(hedge_weight * book.value() / price + 1e-9)
+                    n = target - book.positions.get(hedge, 0)
+                    if n:
+                        book.orders.append(Order(hedge, n))
             if t == t_cover:
-                book.cancel_all()
+                book.orders = [o for o in book.orders if o.sid in book.overnight]
                 for sid, n in list(book.positions.items()):
-                    if np.isfinite(_ffill_price(b, book, bars, t, sid, session)):
+                    if sid not in book.overnight and \
+                            np.isfinite(_ffill_price(b, book, bars, t, sid, session)):
                         book.orders.append(Order(sid, -n))
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_days(b, start, end, capital, day)
+    return _run_days(b, start, end, capital, day, book=book)
 
 
 # ----------------------------------------------------------------------------- buy gap
@@ -669,9 +724,7 @@ def gap_and_go_candidates(b: Bundle, session, q) -> pd.DataFrame:
     h = b.history(session, q["avg_volume_window"], fields=("close", "volume"))
     prior = h["close"].iloc[-1]
     avg_volume = h["volume"].mean(axis=0)
-    a = b.assets
-    shares = pd.to_numeric(a["share_class_shares_outstanding"], errors="coerce").combine_first(
-        pd.to_numeric(a["weighted_shares_outstanding"], errors="coerce")).astype(float)
+    shares = b.shares_outstanding(session)
     universe = (b.common_stock(session) & b.alive(session)).fillna(False)
     rows = []
     for sid in universe.index[universe.to_numpy()]:

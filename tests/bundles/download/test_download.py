@@ -668,7 +668,8 @@ def test_cli_download_runs(tmp_path, fake_client_factory):
     listing.write_text("AAPL\nBRK.A\nMSFT\n")
     result = CliRunner().invoke(main, ["download", "--start", START, "--end", END,
                                        "--tickers", f"@{listing}", "--root",
-                                       str(tmp_path / "data"), "--no-reference"])
+                                       str(tmp_path / "data"), "--no-reference",
+                                       "--details-every", "none"])
     assert result.exit_code == 0, result.output
     assert "minute files written: 4" in result.output
     assert len(sessions[0].calls) == len(SESSIONS) + 2 * len(TICKERS)

@@ -165,7 +165,9 @@ SLOW_INGEST = textwrap.dedent("""
         time.sleep(float(sys.argv[5]))
         return real(*a, **k)
     bp.read_day_file = slow
-    build_bundle(sys.argv[4], PolygonBundleConfig(root=sys.argv[1]), sys.argv[2])
+    # incremental=False: unchanged inputs would otherwise read no day file at all
+    build_bundle(sys.argv[4], PolygonBundleConfig(root=sys.argv[1], incremental=False),
+                 sys.argv[2])
 """)
 
 

@@ -42,12 +42,12 @@ def read_lean_day(path):
     })
 
 
-@pytest.fixture(scope="module")
-def lean(tmp_path_factory):
+def write_lean_raw(root) -> pd.DataFrame:
+    """The Lean minute bars of :data:`LEAN_TICKERS` written under ``root`` as Polygon day
+    files, with AAPL's split and the tickers file; returns the bars."""
     base = shared_path("real", "lean", "minute")
     frames = [read_lean_day(p) for t in LEAN_TICKERS for p in sorted((base / t).glob("*_trade.zip"))]
     frame = pd.concat(frames, ignore_index=True)
-    root = tmp_path_factory.mktemp("lean_raw")
     for day, rows in frame.groupby("day"):
         layout.write_day_file(root, layout.MINUTE_DATASET, day,
                               rows.sort_values(["ticker", "window_start"]))
@@ -58,6 +58,13 @@ def lean(tmp_path_factory):
     layout.write_reference(root, "tickers", [
         {"ticker": t.upper(), "name": t.upper(), "type": "ETF" if t == "spy" else "CS",
          "primary_exchange": "ARCX" if t == "spy" else "XNYS", "active": True} for t in LEAN_TICKERS])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def lean(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lean_raw")
+    frame = write_lean_raw(root)
     # two disjoint periods (2013-10 and 2014-06): one bundle over both
     config = PolygonBundleConfig(root=root)
     data = build_bundle("test-lean", config, tmp_path_factory.mktemp("lean_zipline"))

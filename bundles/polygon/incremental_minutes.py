@@ -1,0 +1,212 @@
+"""The minute bars of an incremental ingest: the previous ingestion's tables shared by hard
+link, the new sessions' bars appended (:mod:`bundles.bcolz_share`).
+
+A sid of the new ingestion **continues** a sid of the previous one when every minute bar the
+previous sid holds belongs to the new sid, and no other previous sid's bars do. Sids are
+matched by identity, not number (a new ticker sorting earlier renumbers every sid after it):
+the previous sid's share of its ticker's days -- up to the previous ingestion's last session --
+must map to one new sid of the same ticker under the new (ticker, day) -> sid map
+(:class:`~bundles.polygon.sids.SidMap`; the map is monotone in the day, so its two ends
+decide). Then the new table is the previous one plus the new bars, with the same OHLC ratio:
+the combined ratio is ``min(old ratio, ratio of the new bars)`` (prices are > 0, so
+:func:`~bundles.polygon.bars.ohlc_ratio_for` is monotone), and when it would change (a price
+crossing $4,294.96 and the like) the stored uint32 values cannot be rescaled exactly, so the
+ingest falls back to a full one (rare). It falls back too when a previous sid's bars would be
+split or merged (the reference tickers changed a reused ticker's companies), or a ticker whose
+minute bars had no asset gets one (``daily_source=day``).
+
+Everything else is written as a full ingest writes it: new sids' tables from their new bars,
+empty tables for sids without minute bars, ``metadata.json`` once at the end.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import zipline_writers
+from ..bcolz_share import share_ctable, table_length
+from ..market import ET
+from ..progress import track
+from .bars import UINT32_MAX, clip_minute_volume, group_bounds, ohlc_ratio_for
+from .inputs import NotIncremental
+from .report import IngestReport
+from .sids import SidMap
+
+COLS = ("open", "high", "low", "close", "volume")
+SHARE_THREADS = 4  # threads sharing tables (file system latency bound)
+
+
+def bars_by_sid(bucket_files: dict, id_tickers: np.ndarray, sids: SidMap):
+    """The new sessions' regular-session bars (pass 1's bucket files) grouped by sid:
+    ``({sid: (ticker, end_ns, {col: values})}, tickers with bars but no sid)``."""
+    paths = [p for b in sorted(bucket_files) for p in bucket_files[b]]
+    if not paths:
+        return {}, set()
+    table = pa.concat_tables(pa.ipc.open_file(str(p)).read_all() for p in paths)
+    tid = table.column("tid").to_numpy()
+    # each ticker lives in one bucket whose files are in day order, time-sorted within a day
+    order = np.argsort(tid, kind="stable")
+    cols = {k: table.column(k).to_numpy()[order] for k in ("end_ns",) + COLS}
+    tid = tid[order]
+    out, no_asset = {}, set()
+    starts, lengths = group_bounds(tid)
+    for s, n in zip(starts, lengths):
+        ticker = id_tickers[tid[s]]
+        sl = slice(s, s + n)
+        end_ns = cols["end_ns"][sl]
+        if ticker in sids.periods:
+            days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert(ET)
+                    .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
+            owners = sids.map(np.full(len(days), ticker, dtype=object), days)
+        elif ticker in sids.sid_of_ticker:
+            owners = np.full(len(end_ns), sids.sid_of_ticker[ticker], dtype=np.int64)
+        else:
+            no_asset.add(ticker)
+            continue
+        for sid in np.unique(owners):
+            m = owners == sid
+            out[int(sid)] = (ticker, end_ns[m], {k: cols[k][sl][m] for k in COLS})
+    return out, no_asset
+
+
+def minute_tickers(bucket_files: dict, id_tickers: np.ndarray) -> set:
+    """Tickers with regular-session minute bars in pass 1's bucket files (their ``tid``
+    column only)."""
+    seen = np.zeros(len(id_tickers), dtype=bool)
+    for paths in bucket_files.values():
+        for p in paths:
+            with pa.memory_map(str(p)) as source:
+                seen[pa.ipc.open_file(source).read_all().column("tid").to_numpy()] = True
+    return set(id_tickers[seen])
+
+
+def plan_links(old: pd.DataFrame, start_session, last_session, sids: SidMap, bars: dict,
+               old_no_asset: set, old_rootdir: str, old_sessions, minutes_per_day: int) -> dict:
+    """``{new sid: (previous sid, its ratio or None)}`` for the new sids continuing a previous
+    one (module doc); raises :class:`NotIncremental` when a previous sid's bars cannot be
+    carried over exactly. ``old``: the previous ingestion's sids (index ``sid``; ``ticker``,
+    ``end_date``, ``ratio`` NaN without minute bars); ``old_rootdir``, ``old_sessions``,
+    ``minutes_per_day``: its minute bars (a table ends at its last bar: that bar's session
+    bounds the days the sid's bars cover)."""
+    old_tables = zipline_writers.MinuteTables(old_rootdir, None, 0)
+    gained = sorted(old_no_asset & (set(sids.sid_of_ticker) | set(sids.periods)))
+    if gained:
+        raise NotIncremental(f"ticker {gained[0]} had minute bars without an asset in the "
+                             "previous ingestion and now has one: its old bars must be read")
+    links: dict[int, tuple] = {}
+    with_bars: dict[int, int] = {}
+    last = pd.Timestamp(last_session)
+    for ticker, group in old.sort_values("end_date").groupby("ticker", sort=False):
+        ends = list(group["end_date"])
+        for i, (sid, row) in enumerate(group.iterrows()):
+            lo = pd.Timestamp(start_session) if i == 0 else ends[i - 1] + pd.Timedelta(days=1)
+            hi = last if i == len(ends) - 1 else min(ends[i], last)
+            has_bars = not pd.isna(row["ratio"])
+            if has_bars:
+                length = table_length(old_tables.sidpath(int(sid)))
+                hi = min(hi, pd.Timestamp(old_sessions[(length - 1) // minutes_per_day]))
+            if lo > hi:
+                continue
+            lo_sid, hi_sid = sids.map(np.array([ticker, ticker], dtype=object),
+                                      np.array([lo, hi], dtype="datetime64[ns]"))
+            if lo_sid != hi_sid or lo_sid < 0:
+                if has_bars:
+                    raise NotIncremental(
+                        f"the minute bars of {ticker} (previous sid {sid}) now belong to "
+                        "several assets or none (reference tickers changed its companies)")
+                continue
+            new = int(lo_sid)
+            if has_bars:
+                if new in with_bars:
+                    raise NotIncremental(f"previous sids {with_bars[new]} and {sid} of {ticker} "
+                                         "are one asset now (reference tickers changed)")
+                with_bars[new] = int(sid)
+                ratio = int(row["ratio"])
+                if new in bars:
+                    _, _, cols = bars[new]
+                    combined = min(ratio, ohlc_ratio_for(float(np.nanmax(cols["high"]))))
+                    if combined != ratio:
+                        raise NotIncremental(
+                            f"{ticker}: new prices need OHLC ratio {combined} instead of "
+                            f"{ratio}; the stored minute bars cannot be rescaled exactly")
+                    if (cols["volume"] > UINT32_MAX).any():
+                        raise NotIncremental(f"{ticker}: new minute volumes above {UINT32_MAX}")
+                links[new] = (int(sid), ratio)
+            elif new not in links and new not in bars:
+                links[new] = (int(sid), None)  # an empty table, shared as is
+    return links
+
+
+def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dict, bars: dict,
+                  no_asset: set, sids: SidMap, report: IngestReport, show: bool) -> dict:
+    """Write every sid's minute table (module doc); returns the OHLC ratio of each sid with
+    minute bars. ``no_asset``: tickers with minute bars but no sid, previous and new."""
+    ratios: dict[int, int] = {}
+    zipline_writers.use_ohlc_ratios(minute_bar_writer, ratios)
+    tables = zipline_writers.MinuteTables.of(minute_bar_writer)
+    old_tables = zipline_writers.MinuteTables(previous_rootdir, None, tables.expectedlen)
+    linked = appended = 0
+    jobs = []  # (source table, new table, tails): file system bound, run in threads below
+    for sid in track([int(s) for s in sids.assets.index], "writing minute bars", show):
+        if sid in links:
+            old_sid, ratio = links[sid]
+            src = old_tables.sidpath(old_sid)
+            tails = None
+            if sid in bars:
+                _, end_ns, cols = bars[sid]
+                pos, scaled = zipline_writers.minute_slots(tables, sid, end_ns, cols, ratio)
+                start = table_length(src)
+                if pos[0] < start:
+                    raise ValueError(f"sid {sid}: new bars overlap its previous table")
+                tails = []
+                for values in scaled:
+                    tail = np.zeros(int(pos[-1]) + 1 - start, dtype=np.uint32)
+                    tail[pos - start] = values
+                    tails.append(tail)
+                report.minute_rows_written += len(end_ns)
+                appended += 1
+            jobs.append((src, tables.sidpath(sid), tails))
+            linked += 1
+            if ratio is not None:
+                ratios[sid] = ratio
+        elif sid in bars:
+            ticker, end_ns, cols = bars[sid]
+            ratio = ohlc_ratio_for(float(np.nanmax(cols["high"])))
+            ratios[sid] = ratio
+            volume, note = clip_minute_volume(ticker, end_ns, cols["volume"])
+            if note:
+                report.unstorable_values.append(note)
+                cols = dict(cols, volume=volume)
+            zipline_writers.write_minute_table(tables, sid, end_ns, cols, ratio)
+            report.minute_rows_written += len(end_ns)
+        else:
+            zipline_writers.ensure_minute_table(tables, sid)
+    _run_threads(share_ctable, jobs)
+    if no_asset:
+        report.notes.append(
+            f"{len(no_asset)} ticker(s) have minute bars but no day-aggregate bar, so no "
+            f"asset; their minute bars were not ingested, e.g. {sorted(no_asset)[0]}")
+    zipline_writers.write_minute_metadata(minute_bar_writer, calendar, ratios)
+    report.incremental.update(sids_shared=linked, sids_appended=appended)
+    return ratios
+
+
+def _run_threads(fn, jobs, threads: int = SHARE_THREADS):
+    """``fn(*job)`` for every job in a few threads: sharing a table is mostly mkdir / link /
+    small writes (and blosc, which releases the GIL), so threads overlap the file system's
+    latency. The first error cancels what has not started and is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if threads <= 1 or len(jobs) < 2:
+        for job in jobs:
+            fn(*job)
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="gapline-share")
+    try:
+        for future in [pool.submit(fn, *job) for job in jobs]:
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
