@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/sweep.py
 
 baselines: $(STAMP)
 	$(BIN)/zipline -e extension.py ingest -b polygon-demo

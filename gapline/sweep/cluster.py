@@ -111,9 +111,7 @@ def start_client(workers: int | None = None, scheduler: str | None = None,
         import dask
 
         preload_workers()
-        # the statistical profiler samples the task's thread every 10 ms under the GIL:
-        # a few percent of a pure-Python backtest, for a flame graph nobody asked for
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with dask.config.set(LOCAL_WORKER_CONFIG):
             cluster = LocalCluster(n_workers=int(workers or os.cpu_count() or 1),
                                    threads_per_worker=1, processes=True,
                                    dashboard_address=dashboard_address)
@@ -127,6 +125,16 @@ def start_client(workers: int | None = None, scheduler: str | None = None,
         raise
     return client, cluster
 
+
+#: Dask settings of the local cluster's workers. Each wake-up of a worker's event loop takes
+#: the GIL from the backtest running in its task thread: the 20 ms event-loop health tick and
+#: the 500 ms system monitor cost a pure-Python backtest ~10% (measured: 8.6-8.9 s -> 7.9-8.0
+#: s per gap_and_go task on the demo); the statistical profiler samples the task's thread
+#: every 10 ms, a few percent more, for a flame graph nobody asked for. Workers of a
+#: ``--scheduler`` cluster take these from their own configuration (README "Sweeps").
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
+                       "distributed.admin.tick.interval": "1s",
+                       "distributed.admin.system-monitor.interval": "5s"}
 
 #: imported once, in the fork server every local worker is forked from, instead of by each
 #: worker after it starts (zipline and gapline take ~3 s to import; a restarted worker, after
@@ -151,6 +159,8 @@ def preload_workers() -> None:
     missing = [m for m in WORKER_PRELOAD if m not in modules]
     if missing:
         forkserver.set_forkserver_preload(modules + missing)
+    # start it now: it imports while this process starts the scheduler
+    forkserver.ensure_running()
 
 
 def dashboard_link(client) -> str | None:

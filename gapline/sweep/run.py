@@ -18,7 +18,9 @@ command resumes.
 """
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -122,6 +124,9 @@ def run_sweep(spec: SweepSpec, out_dir, client, force=False, retry_errors=False,
         on_start(len(todo), len(done))
     futures = {client.submit(run_task, t, key=f"gapline-task-{t.key}-{time.time_ns()}",
                              pure=False, retries=0): t for t in todo}
+    if report:  # the client idles while the workers run: import the report's libraries now
+        threading.Thread(target=importlib.import_module, args=("gapline.sweep.report",),
+                         daemon=True).start()
     ran = interrupted = 0
     pending = as_completed(list(futures))
     try:
