@@ -12,7 +12,7 @@ from gapline.cli import main
 def test_gapline_demo_writes_pickles_tearsheet_and_summary(demo_root, tmp_path, monkeypatch):
     monkeypatch.setenv("ZIPLINE_ROOT", str(demo_root))
     out = tmp_path / "reports"
-    result = CliRunner().invoke(main, ["demo", "--start", "2024-11-01", "--end", "2024-12-31",
+    result = CliRunner().invoke(main, ["demo", "--start", "2024-12-02", "--end", "2024-12-20",
                                        "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     with open(out / "sell_gap" / "realistic.pickle", "rb") as fh:
