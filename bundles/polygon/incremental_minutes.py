@@ -94,48 +94,74 @@ def plan_links(old: pd.DataFrame, start_session, last_session, sids: SidMap, bar
     if gained:
         raise NotIncremental(f"ticker {gained[0]} had minute bars without an asset in the "
                              "previous ingestion and now has one: its old bars must be read")
+    spans = _previous_spans(old, start_session, last_session)
+    has_bars = spans["ratio"].notna().to_numpy()
+    hi = spans["hi"].to_numpy("datetime64[ns]").copy()
+    if has_bars.any():
+        # a table ends at its last bar: that bar's session bounds the days its bars cover
+        lengths = np.array([table_length(old_tables.sidpath(int(s)))
+                            for s in spans.index[has_bars]], dtype=np.int64)
+        last_bar = np.asarray(old_sessions, dtype="datetime64[ns]")[
+            (lengths - 1) // minutes_per_day]
+        hi[has_bars] = np.minimum(hi[has_bars], last_bar)
+    lo = spans["lo"].to_numpy("datetime64[ns]")
+    keep = lo <= hi
+    tickers = spans["ticker"].to_numpy(object)[keep]
+    n = int(keep.sum())
+    # one map call for both ends of every span (the map is monotone in the day)
+    ends = sids.map(np.concatenate([tickers, tickers]), np.concatenate([lo[keep], hi[keep]]))
     links: dict[int, tuple] = {}
     with_bars: dict[int, int] = {}
-    last = pd.Timestamp(last_session)
-    for ticker, group in old.sort_values("end_date").groupby("ticker", sort=False):
-        ends = list(group["end_date"])
-        for i, (sid, row) in enumerate(group.iterrows()):
-            lo = pd.Timestamp(start_session) if i == 0 else ends[i - 1] + pd.Timedelta(days=1)
-            hi = last if i == len(ends) - 1 else min(ends[i], last)
-            has_bars = not pd.isna(row["ratio"])
-            if has_bars:
-                length = table_length(old_tables.sidpath(int(sid)))
-                hi = min(hi, pd.Timestamp(old_sessions[(length - 1) // minutes_per_day]))
-            if lo > hi:
-                continue
-            lo_sid, hi_sid = sids.map(np.array([ticker, ticker], dtype=object),
-                                      np.array([lo, hi], dtype="datetime64[ns]"))
-            if lo_sid != hi_sid or lo_sid < 0:
-                if has_bars:
+    for sid, ticker, bars_kept, ratio, lo_sid, hi_sid in zip(
+            spans.index[keep], tickers, has_bars[keep], spans["ratio"].to_numpy()[keep],
+            ends[:n], ends[n:]):
+        if lo_sid != hi_sid or lo_sid < 0:
+            if bars_kept:
+                raise NotIncremental(
+                    f"the minute bars of {ticker} (previous sid {sid}) now belong to "
+                    "several assets or none (reference tickers changed its companies)")
+            continue
+        new = int(lo_sid)
+        if bars_kept:
+            if new in with_bars:
+                raise NotIncremental(f"previous sids {with_bars[new]} and {sid} of {ticker} "
+                                     "are one asset now (reference tickers changed)")
+            with_bars[new] = int(sid)
+            ratio = int(ratio)
+            if new in bars:
+                _, _, cols = bars[new]
+                combined = min(ratio, ohlc_ratio_for(float(np.nanmax(cols["high"]))))
+                if combined != ratio:
                     raise NotIncremental(
-                        f"the minute bars of {ticker} (previous sid {sid}) now belong to "
-                        "several assets or none (reference tickers changed its companies)")
-                continue
-            new = int(lo_sid)
-            if has_bars:
-                if new in with_bars:
-                    raise NotIncremental(f"previous sids {with_bars[new]} and {sid} of {ticker} "
-                                         "are one asset now (reference tickers changed)")
-                with_bars[new] = int(sid)
-                ratio = int(row["ratio"])
-                if new in bars:
-                    _, _, cols = bars[new]
-                    combined = min(ratio, ohlc_ratio_for(float(np.nanmax(cols["high"]))))
-                    if combined != ratio:
-                        raise NotIncremental(
-                            f"{ticker}: new prices need OHLC ratio {combined} instead of "
-                            f"{ratio}; the stored minute bars cannot be rescaled exactly")
-                    if (cols["volume"] > UINT32_MAX).any():
-                        raise NotIncremental(f"{ticker}: new minute volumes above {UINT32_MAX}")
-                links[new] = (int(sid), ratio)
-            elif new not in links and new not in bars:
-                links[new] = (int(sid), None)  # an empty table, shared as is
+                        f"{ticker}: new prices need OHLC ratio {combined} instead of "
+                        f"{ratio}; the stored minute bars cannot be rescaled exactly")
+                if (cols["volume"] > UINT32_MAX).any():
+                    raise NotIncremental(f"{ticker}: new minute volumes above {UINT32_MAX}")
+            links[new] = (int(sid), ratio)
+        elif new not in links and new not in bars:
+            links[new] = (int(sid), None)  # an empty table, shared as is
     return links
+
+
+def _previous_spans(old: pd.DataFrame, start_session, last_session) -> pd.DataFrame:
+    """The days each previous sid owned, ``lo``..``hi``, in the order the checks run: by
+    ticker (first seen by end date), then by end date. A ticker's first sid owns its days
+    from the start session, each later one from the day after the previous one's end; the
+    last owns them up to ``last_session``, the others up to their end date."""
+    ordered = old[old["ticker"].notna()].sort_values("end_date")
+    ticker = ordered["ticker"]
+    first_seen = pd.Series(np.arange(len(ordered)), index=ordered.index).groupby(
+        ticker.to_numpy(), sort=False).transform("min")
+    ordered = ordered.iloc[np.argsort(first_seen.to_numpy(), kind="stable")]
+    by_ticker = ordered.groupby("ticker", sort=False)["end_date"]
+    end = pd.to_datetime(ordered["end_date"])
+    previous_end = pd.to_datetime(by_ticker.shift(1))
+    last = pd.Timestamp(last_session)
+    lo = (previous_end + pd.Timedelta(days=1)).fillna(pd.Timestamp(start_session))
+    is_last = by_ticker.cumcount(ascending=False).to_numpy() == 0
+    hi = end.where(end < last, last).where(~is_last, last)
+    return pd.DataFrame({"ticker": ordered["ticker"], "ratio": ordered["ratio"],
+                         "lo": lo, "hi": hi}, index=ordered.index)
 
 
 def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dict, bars: dict,
