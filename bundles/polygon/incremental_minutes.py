@@ -149,10 +149,8 @@ def _previous_spans(old: pd.DataFrame, start_session, last_session) -> pd.DataFr
     from the start session, each later one from the day after the previous one's end; the
     last owns them up to ``last_session``, the others up to their end date."""
     ordered = old[old["ticker"].notna()].sort_values("end_date")
-    ticker = ordered["ticker"]
-    first_seen = pd.Series(np.arange(len(ordered)), index=ordered.index).groupby(
-        ticker.to_numpy(), sort=False).transform("min")
-    ordered = ordered.iloc[np.argsort(first_seen.to_numpy(), kind="stable")]
+    first_seen = ordered.groupby("ticker", sort=False).ngroup().to_numpy()
+    ordered = ordered.iloc[np.argsort(first_seen, kind="stable")]
     by_ticker = ordered.groupby("ticker", sort=False)["end_date"]
     end = pd.to_datetime(ordered["end_date"])
     previous_end = pd.to_datetime(by_ticker.shift(1))
