@@ -25,22 +25,15 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 
 import numpy as np
 
-# bcolz's create_bloscpack_header(1): magic, format version 1, 3 reserved bytes, nchunks = 1
-BLOSCPACK_HEADER = b"blpk" + struct.pack("<B", 1) + b"\x00\x00\x00" + struct.pack("<q", 1)
+from .zipline_writers import BLOSCPACK_HEADER, _write, sizes_line, write_chunks
 
 
 def _read_json(path: str) -> dict:
     with open(path, "rb") as fh:
         return json.loads(fh.read().decode("ascii"))
-
-
-def _write(path: str, data: bytes) -> None:
-    with open(path, "xb") as fh:  # always a new file: never truncates a shared inode
-        fh.write(data)
 
 
 def _copy(src: str, dst: str) -> None:
@@ -116,14 +109,8 @@ def _append_chunks(s: str, d: str, storage: dict, sizes: dict, tail: np.ndarray)
     else:
         old = np.empty(0, dtype)
     values = np.ascontiguousarray(np.concatenate([old, tail.astype(dtype, copy=False)]))
-    cbytes = int(sizes["cbytes"])  # full chunks + one (uncompressed) last chunk, as bcolz counts
-    for j in range(-(-len(values) // chunklen)):
-        piece = values[j * chunklen:(j + 1) * chunklen]
-        packed = chunk(piece, dtype, cparams, _memory=False)
-        if len(piece) == chunklen:
-            cbytes += packed.cbytes
-        _write(os.path.join(d, "data", f"__{n_full + j}.blp"), BLOSCPACK_HEADER + packed.getdata())
-    total = n_full * chunklen + len(values)
-    _write(os.path.join(d, "meta", "sizes"), json.dumps(
-        {"shape": [total], "nbytes": total * dtype.itemsize, "cbytes": cbytes},
-        ensure_ascii=True).encode("ascii") + b"\n")
+    # full chunks + one (uncompressed) last chunk, as bcolz counts
+    cbytes = int(sizes["cbytes"]) + write_chunks(os.path.join(d, "data"), values, n_full,
+                                                 chunklen, cparams)
+    _write(os.path.join(d, "meta", "sizes"), sizes_line(n_full * chunklen + len(values), dtype,
+                                                         cbytes))

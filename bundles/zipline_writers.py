@@ -93,29 +93,27 @@ def write_minute_table(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: 
     table ending at the sid's last bar -- without its create-empty / zero-pad / reopen /
     append sequence, which flushes and re-scans the table on disk several times per sid.
     """
-    from zipline.data.bcolz_minute_bars import convert_cols
-
     tables = MinuteTables.of(writer)
-    index = tables.minute_index
-    pos = np.searchsorted(index, end_ns)
-    if (pos >= len(index)).any() or (index[np.minimum(pos, len(index) - 1)] != end_ns).any():
-        bad = end_ns[(pos >= len(index)) | (index[np.minimum(pos, len(index) - 1)] != end_ns)][0]
-        raise ValueError(f"sid {sid}: {pd.Timestamp(bad, tz='UTC')} is not a minute of the "
-                         "bundle's calendar")
-    scaled = convert_cols(cols, ratio, sid, "raise")
-    length = int(pos[-1]) + 1
+    pos, scaled = minute_slots(writer, sid, end_ns, cols, ratio)
+    write_ctable(tables.sidpath(sid), slot_columns(pos, scaled, 0), MINUTE_COLUMNS,
+                 tables.expectedlen)
+
+
+def slot_columns(pos: np.ndarray, scaled, start: int) -> list:
+    """Each of ``scaled`` placed at its slots ``pos`` in zeros covering slots ``start`` to the
+    last bar's: a whole table (``start`` 0) or what an append adds after ``start`` rows."""
     columns = []
     for values in scaled:
-        full = np.zeros(length, dtype=np.uint32)
-        full[pos] = values
+        full = np.zeros(int(pos[-1]) + 1 - start, dtype=np.uint32)
+        full[pos - start] = values
         columns.append(full)
-    write_ctable(tables.sidpath(sid), columns, MINUTE_COLUMNS, tables.expectedlen)
+    return columns
 
 
 def minute_slots(writer, sid: int, end_ns: np.ndarray, cols: dict, ratio: int):
     """(slot of each bar in the writer's minute index, uint32 columns scaled by zipline's
-    ``convert_cols``): what :func:`write_minute_table` stores, for appending bars to a table
-    shared with an earlier ingestion (:mod:`bundles.bcolz_share`)."""
+    ``convert_cols``): what :func:`write_minute_table` stores, and what bars appended to a
+    table shared with an earlier ingestion add (:mod:`bundles.bcolz_share`)."""
     from zipline.data.bcolz_minute_bars import convert_cols
 
     index = MinuteTables.of(writer).minute_index
@@ -138,7 +136,8 @@ def ensure_minute_table(writer, sid: int) -> None:
 
 
 _CHUNKLEN: dict = {}
-_BLOSCPACK_HEADER = b"blpk" + struct.pack("<B", 1) + b"\x00\x00\x00" + struct.pack("<q", 1)
+# bcolz's create_bloscpack_header(1): magic, format version 1, 3 reserved bytes, nchunks = 1
+BLOSCPACK_HEADER = b"blpk" + struct.pack("<B", 1) + b"\x00\x00\x00" + struct.pack("<q", 1)
 
 
 def write_ctable(path: str, columns, names, expectedlen: int) -> None:
@@ -146,7 +145,6 @@ def write_ctable(path: str, columns, names, expectedlen: int) -> None:
     mode="w")`` + ``flush()`` leaves for 1-d uint32 ``columns`` (default cparams), each file
     written once (see 9. above). Replaces ``path`` if it exists, like bcolz's mode ``"w"``."""
     import bcolz
-    from bcolz.carray_ext import chunk
 
     dtype = np.dtype(np.uint32)
     chunklen = _CHUNKLEN.get(expectedlen)
@@ -172,20 +170,36 @@ def write_ctable(path: str, columns, names, expectedlen: int) -> None:
         os.mkdir(meta)
         _write(os.path.join(meta, "storage"), storage)
         n = len(values)
-        n_full = n // chunklen
         cbytes = chunklen * dtype.itemsize  # bcolz counts the (uncompressed) last chunk
-        for i in range(n_full + (1 if n % chunklen else 0)):
-            packed = chunk(values[i * chunklen:(i + 1) * chunklen], dtype, cparams,
-                           _memory=False).getdata()
-            if i < n_full:
-                cbytes += len(packed)
-            _write(os.path.join(data, f"__{i}.blp"), _BLOSCPACK_HEADER + packed)
-        _write(os.path.join(meta, "sizes"), _json_line(
-            {"shape": [n], "nbytes": n * dtype.itemsize, "cbytes": cbytes}))
+        cbytes += write_chunks(data, values, 0, chunklen, cparams)
+        _write(os.path.join(meta, "sizes"), sizes_line(n, dtype, cbytes))
         _write(os.path.join(col, "__attrs__"), empty_attrs)
     _write(os.path.join(path, "__rootdirs__"),
            json.dumps({"names": list(names)}).encode("ascii") + b"\n")
     _write(os.path.join(path, "__attrs__"), empty_attrs)
+
+
+def write_chunks(data_dir: str, values: np.ndarray, first: int, chunklen: int,
+                 cparams) -> int:
+    """``values`` as bcolz chunk files ``__<first>.blp``, ``__<first + 1>.blp``, ... of
+    ``chunklen`` items (the last may be partial), compressed as bcolz's ``flush`` does;
+    returns the compressed bytes of the full chunks (what ``meta/sizes`` counts of them)."""
+    from bcolz.carray_ext import chunk
+
+    dtype = values.dtype
+    cbytes = 0
+    for j in range(-(-len(values) // chunklen)):
+        piece = values[j * chunklen:(j + 1) * chunklen]
+        packed = chunk(piece, dtype, cparams, _memory=False).getdata()
+        if len(piece) == chunklen:
+            cbytes += len(packed)
+        _write(os.path.join(data_dir, f"__{first + j}.blp"), BLOSCPACK_HEADER + packed)
+    return cbytes
+
+
+def sizes_line(n: int, dtype, cbytes: int) -> bytes:
+    """A column's ``meta/sizes`` file for ``n`` items."""
+    return _json_line({"shape": [n], "nbytes": n * np.dtype(dtype).itemsize, "cbytes": cbytes})
 
 
 def _json_line(obj) -> bytes:
@@ -193,7 +207,9 @@ def _json_line(obj) -> bytes:
 
 
 def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as fh:
+    # always a new file ("x"): a table shared by hard links (bundles.bcolz_share) is never
+    # written through; write_ctable removes the folder it replaces first
+    with open(path, "xb") as fh:
         fh.write(data)
 
 

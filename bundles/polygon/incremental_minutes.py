@@ -183,11 +183,7 @@ def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dic
                 start = table_length(src)
                 if pos[0] < start:
                     raise ValueError(f"sid {sid}: new bars overlap its previous table")
-                tails = []
-                for values in scaled:
-                    tail = np.zeros(int(pos[-1]) + 1 - start, dtype=np.uint32)
-                    tail[pos - start] = values
-                    tails.append(tail)
+                tails = zipline_writers.slot_columns(pos, scaled, start)
                 report.minute_rows_written += len(end_ns)
                 appended += 1
             jobs.append((src, tables.sidpath(sid), tails))

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 from .. import layout, reference_files
+from ..ingestions import side_dir
 
 INPUTS_FILE = "inputs.json"
 FORMAT = 1
@@ -146,7 +147,7 @@ def sessions_fingerprint(sessions) -> str:
 
 
 def read_manifest(ingestion: Path) -> dict | None:
-    path = Path(ingestion) / "gapline" / INPUTS_FILE
+    path = side_dir(ingestion) / INPUTS_FILE
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

@@ -15,7 +15,6 @@ tables' layout, the ticker ids and the sid map. Also: how many buckets pass 1 ma
 """
 from __future__ import annotations
 
-import os
 
 # Below this many rows and tickers an ingest is not split for workers: starting a pool
 # costs ~2-3 s (each worker imports zipline), writing a sid's table ~2-20 ms (file system).
@@ -24,11 +23,6 @@ PARALLEL_MIN_TICKERS = 1_000
 BUCKETS_PER_WORKER = 3  # a few buckets per worker so the last ones finish together
 
 _STATE = None  # a worker's copy of the pool's state
-
-
-def default_workers() -> int:
-    """The machine's cores (``os.cpu_count()``), at least 1."""
-    return max(1, os.cpu_count() or 1)
 
 
 def bucket_count(est_rows: int, rows_per_bucket: int, workers: int, est_tickers: int = 0,
