@@ -60,6 +60,7 @@ import zipline.api as algo
 from algorithms import common, history, params
 from algorithms.execution import Bracket, MarketOnOpen, place
 from algorithms.extended_hours import ExtendedHours
+from bundles.market import session_of
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def is_hedge_day(now, weekday=HEDGE_WEEKDAY) -> bool:
     """Does the reference rebalance on the session of ``now``? Only on its weekday (Monday,
     ET): a holiday Monday's rebalance is not moved to Tuesday (``DateRules.Every`` lists
     calendar Mondays; there is no session to trade on)."""
-    return pd.Timestamp(now).tz_convert("America/New_York").weekday() == weekday
+    return session_of(now).weekday() == weekday
 
 
 def hedge_order_amount(weight, portfolio_value, price, held) -> int:

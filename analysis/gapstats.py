@@ -82,10 +82,22 @@ def ingestion_dir(bundle_data) -> Path:
 
 
 def asset_table(bundle_data) -> pd.DataFrame:
-    """One row per sid: symbol, type, primary_exchange, has_minute_bars, start_date,
-    end_date (side-table columns NaN when the bundle has no ``assets.parquet``) and
-    ``last_shares_outstanding``: the latest dated count known by the end of the asset's life
-    (for an overview of the universe; per-session decisions use :func:`reference_history`)."""
+    """One row per sid: :func:`_asset_frame`'s columns and ``last_shares_outstanding``: the
+    latest dated count known by the end of the asset's life (for an overview of the
+    universe; per-session decisions use :func:`reference_history`)."""
+    from factors.reference_history import asof_join
+
+    base = _asset_frame(bundle_data)
+    after_life = pd.to_datetime(base["end_date"]).dt.tz_localize(None) + pd.Timedelta(days=1)
+    base["last_shares_outstanding"] = asof_join(reference_history(bundle_data),
+                                                "shares_outstanding", base.index, after_life)
+    return base
+
+
+def _asset_frame(bundle_data) -> pd.DataFrame:
+    """One row per sid, ascending: symbol, exchange, start_date, end_date, type,
+    primary_exchange, has_minute_bars (side-table columns NaN when the bundle has no
+    ``assets.parquet``)."""
     finder = bundle_data.asset_finder
     assets = finder.retrieve_all(finder.sids)
     base = pd.DataFrame({
@@ -104,11 +116,6 @@ def asset_table(bundle_data) -> pd.DataFrame:
     else:
         for c in extra:
             base[c] = np.nan
-    from factors.reference_history import asof_join
-
-    after_life = pd.to_datetime(base["end_date"]).dt.tz_localize(None) + pd.Timedelta(days=1)
-    base["last_shares_outstanding"] = asof_join(reference_history(bundle_data),
-                                                "shares_outstanding", base.index, after_life)
     return base.sort_index()
 
 
@@ -167,7 +174,7 @@ def load_daily(bundle="polygon", start=None, end=None, lookahead=max(FILL_HORIZO
     data = bundle_data if bundle_data is not None else load_bundle(bundle, environ)
     reader = data.equity_daily_bar_reader
     all_sessions, lo, hi, _, _ = _sessions_window(reader, start, end, lookahead)
-    assets = asset_table(data)
+    assets = _asset_frame(data)
     if types:
         assets = assets[assets["type"].isin(list(types))]
     assets = assets[(assets["end_date"] >= lo) & (assets["start_date"] <= hi)]
@@ -346,7 +353,7 @@ def intraday_path(bundle_data, events: pd.DataFrame, min_gap=0.02, by="direction
     cal = reader.trading_calendar
     has_minutes = None
     try:
-        table = asset_table(bundle_data)["has_minute_bars"]
+        table = _asset_frame(bundle_data)["has_minute_bars"]
         if table.notna().any():
             has_minutes = set(table.index[table.fillna(False).astype(bool)])
     except Exception:  # pragma: no cover

@@ -56,19 +56,13 @@ sys.path.insert(0, str(REPO))
 
 from bench.synthetic import Market, minute_frame, regular_mask, write_flat  # noqa: E402
 from bundles import layout  # noqa: E402
-from bundles.market import CALENDAR  # noqa: E402
+from bundles.market import trading_calendar  # noqa: E402
 
 PREMARKET_MINUTES = 60
 PROFILE_TICKERS = {"equal": 2000, "fullday": 11000, "year": 2000, "update": 2000}
 FULLDAY = "2024-06-03"
 YEAR = ("2024-01-02", "2025-01-02")  # 2024's 252 sessions + the update's session
 COLS = ["open", "high", "low", "close", "volume"]
-
-
-def calendar():
-    from zipline.utils.calendar_utils import get_calendar
-
-    return get_calendar(CALENDAR)
 
 
 # ----------------------------------------------------------------------------- equal profile
@@ -99,7 +93,8 @@ def floor(regular: pd.DataFrame, sessions, tmp: Path) -> float:
         idx = pd.DatetimeIndex(g["window_start"].to_numpy() + 60_000_000_000, tz="UTC")
         grouped.append(g[COLS].set_index(idx))
     (tmp / "floor").mkdir()
-    writer = BcolzMinuteBarWriter(str(tmp / "floor"), calendar(), sessions[0], sessions[-1], 390)
+    writer = BcolzMinuteBarWriter(str(tmp / "floor"), trading_calendar(), sessions[0],
+                                  sessions[-1], 390)
     settle()
     t0 = time.perf_counter()
     for sid, df in enumerate(grouped):
@@ -110,7 +105,7 @@ def floor(regular: pd.DataFrame, sessions, tmp: Path) -> float:
 # ----------------------------------------------------------------------------- market profiles
 def year_market(n_tickers: int, seed: int) -> Market:
     """2024's 252 sessions plus 2025-01-02 (the update profile's new session)."""
-    sessions = calendar().sessions_in_range(*YEAR)
+    sessions = trading_calendar().sessions_in_range(*YEAR)
     assert len(sessions) == 253
     return Market(n_tickers, sessions, seed, listings=True)
 
@@ -135,7 +130,7 @@ def market_floor(market: Market, day_indices, tmp: Path) -> tuple[float, int, in
     (only the writes are timed)."""
     from zipline.data.bcolz_minute_bars import BcolzMinuteBarWriter
 
-    cal = calendar()
+    cal = trading_calendar()
     sessions = market.sessions[list(day_indices)]
     opens = {d: cal.session_open(market.sessions[d]).value for d in day_indices}
     closes = {d: cal.session_close(market.sessions[d]).value for d in day_indices}
@@ -282,7 +277,7 @@ def compare_workers(args, root: Path, rows: int, floor_s, tmp: Path, key: str):
 
 # ----------------------------------------------------------------------------- profiles
 def profile_equal(args, tmp: Path):
-    sessions = calendar().sessions_in_range("2024-03-01", "2024-12-31")[: args.days]
+    sessions = trading_calendar().sessions_in_range("2024-03-01", "2024-12-31")[: args.days]
     n = args.tickers or PROFILE_TICKERS["equal"]
     t0 = time.perf_counter()
     regular = make_files(tmp / "raw", n, sessions, np.random.default_rng(args.seed))
@@ -300,7 +295,8 @@ def profile_equal(args, tmp: Path):
 def profile_market(args, tmp: Path, key: str):
     n = _tickers(args, key)
     if key == "fullday":
-        market, days = Market(n, calendar().sessions_in_range(FULLDAY, FULLDAY), args.seed), [0]
+        market = Market(n, trading_calendar().sessions_in_range(FULLDAY, FULLDAY), args.seed)
+        days = [0]
     else:
         market, days = year_market(n, args.seed), list(range(252))
     root, rows = cached_raw(args, market, key, days)

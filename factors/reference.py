@@ -222,14 +222,13 @@ class PolygonReferenceLoader(PipelineLoader):
                               dtype=object)
         else:
             static = pd.to_numeric(pd.Series(static), errors="coerce").to_numpy(float)
-        base = np.repeat(static[None, :], len(dates), axis=0)
         if self.history is None:  # a hand-built table: its values over each life
-            return base
+            return np.repeat(static[None, :], len(dates), axis=0)
         dated = asof_grid(self.history, name, dates, sids,
                           missing=missing if column.dtype == np.dtype(object) else np.nan)
         if name == "shares_outstanding":
             return dated  # never today's snapshot: NaN until a dated count is known
-        return np.where(dated == missing, base, dated)
+        return np.where(dated == missing, static[None, :], dated)
 
 
 _EMPTY_HISTORY = pd.DataFrame({"sid": pd.Series(dtype="int64"),

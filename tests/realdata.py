@@ -365,12 +365,16 @@ def write_polygon_raw(frame: pd.DataFrame, root, etfs=KNOWN_ETFS, shares=None,
             "dated_details": list(dated_details or ()), "snapshot_date": snapshot_date}
 
 
-def build_pystock_bundle(name, frame, workdir, shares_lag_days=90, **write_kwargs):
+def build_pystock_bundle(name, frame, workdir, shares_lag_days=None, **write_kwargs):
     """Write ``frame`` as Polygon files under ``workdir/raw`` and ingest it daily-only into
     ``workdir/zipline`` (dated share counts known ``shares_lag_days`` after their sample
-    date). Returns (BundleData, zipline_root, summary)."""
+    date; default the bundle's, ``SHARES_KNOWN_LAG_DAYS``). Returns (BundleData,
+    zipline_root, summary)."""
     from bundles.polygon import PolygonBundleConfig, build_bundle
+    from bundles.reference_history import SHARES_KNOWN_LAG_DAYS
 
+    if shares_lag_days is None:
+        shares_lag_days = SHARES_KNOWN_LAG_DAYS
     workdir = Path(workdir)
     summary = write_polygon_raw(frame, workdir / "raw", **write_kwargs)
     zroot = workdir / "zipline"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import layout
 from ..options import parse_list
+from ..reference_history import SHARES_KNOWN_LAG_DAYS
 
 
 def _as_tuple(value):
@@ -71,7 +72,7 @@ class PolygonBundleConfig:
     minute_tickers: tuple | str = "all"
     daily_source: str = "auto"
     bad_rows: str = "raise"
-    shares_lag_days: int = 90
+    shares_lag_days: int = SHARES_KNOWN_LAG_DAYS
     incremental: bool = True
     workers: int | str | None = None
 

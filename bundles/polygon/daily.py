@@ -1,6 +1,7 @@
 """Daily bars -> zipline's daily store: dense over each sid's life, x1000 uint32 prices."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import zipline_writers
@@ -10,11 +11,17 @@ from .report import IngestReport
 from .sids import SidMap
 
 
-def write_daily(daily_bar_writer, daily: pd.DataFrame, sids: SidMap, calendar, start_session,
-                end_session, report: IngestReport, show: bool) -> None:
-    """Write pass 1's daily rows; values zipline cannot store are clipped or blanked and
-    reported (sessions without trades have NaN prices and zero volume)."""
-    d = daily.assign(sid=sids.map(daily["ticker"].to_numpy(), daily["day"].to_numpy()))
+def daily_row_sids(daily: pd.DataFrame, sids: SidMap) -> np.ndarray:
+    """The sid of each of pass 1's daily rows (-1: no asset)."""
+    return sids.map(daily["ticker"].to_numpy(), daily["day"].to_numpy())
+
+
+def write_daily(daily_bar_writer, daily: pd.DataFrame, row_sids: np.ndarray, calendar,
+                start_session, end_session, report: IngestReport, show: bool) -> None:
+    """Write pass 1's daily rows (``row_sids``: :func:`daily_row_sids`); values zipline cannot
+    store are clipped or blanked and reported (sessions without trades have NaN prices and
+    zero volume)."""
+    d = daily.assign(sid=row_sids)
     over = d["volume"] > UINT32_MAX
     if over.any():
         for _, r in d[over].head(100).iterrows():
@@ -41,14 +48,15 @@ def write_daily(daily_bar_writer, daily: pd.DataFrame, sids: SidMap, calendar, s
         daily_bar_writer, track(dense_daily_columns(d, sessions), "writing daily bars", show))
 
 
-def daily_sources(daily: pd.DataFrame, sids: SidMap, report: IngestReport) -> pd.Series:
+def daily_sources(daily: pd.DataFrame, row_sids: np.ndarray, sids: SidMap,
+                  report: IngestReport) -> pd.Series:
     """Where each sid's daily bars came from (index sid): ``"minute"`` (regular-session minute
     bars), ``"day"`` (Polygon day aggs) or ``"mixed"`` (some sessions from each); the counts
     go to ``report`` (``daily_rows_by_source``, ``daily_source_by_sid``). A pure function of
-    pass 1's daily rows (their ``source`` column, "minute" when absent)."""
+    pass 1's daily rows (their ``source`` column, "minute" when absent) and their sids
+    (:func:`daily_row_sids`)."""
     source = daily["source"] if "source" in daily else pd.Series("minute", index=daily.index)
-    d = pd.DataFrame({"sid": sids.map(daily["ticker"].to_numpy(), daily["day"].to_numpy()),
-                      "source": source.to_numpy()})
+    d = pd.DataFrame({"sid": row_sids, "source": source.to_numpy()})
     d = d[d["sid"] >= 0]
     report.daily_rows_by_source = {k: int(v) for k, v in d["source"].value_counts().items()}
     span = d.groupby("sid")["source"].agg(["min", "max"])

@@ -118,7 +118,8 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
                 frame, day, calendar, universe, ticker_ids, n_buckets, tmpdir, report)
             for b, path in written:
                 bucket_files.setdefault(b, []).append(path)
-            covered = frame.symbols[np.unique(frame.codes)]
+            if source == "mixed" and day in day_files:  # read below, only then
+                covered = frame.symbols[np.unique(frame.codes)]
             if source != "day" and daily is not None:
                 # close = the official close (the open of the bar starting at the close);
                 # fallback where there is no such bar: the last regular minute's close

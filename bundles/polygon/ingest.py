@@ -22,7 +22,7 @@ from ..market import CALENDAR, MINUTES_PER_DAY
 from .adjustments import write_adjustments
 from .assets import write_assets
 from .config import PolygonBundleConfig, snap_to_sessions
-from .daily import daily_sources, write_daily
+from .daily import daily_row_sids, daily_sources, write_daily
 from .days import read_days
 from .history import write_reference_history
 from .incremental import Incremental
@@ -68,12 +68,13 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
             assets = write_assets(asset_db_writer, sids.assets, ratios, calendar.name)
         with _timed(timings, "write_daily_bars"):
             # before adjustments: dividend ratios use closes
-            write_daily(daily_bar_writer, days.daily, sids, calendar, start_session,
+            row_sids = daily_row_sids(days.daily, sids)
+            write_daily(daily_bar_writer, days.daily, row_sids, calendar, start_session,
                         end_session, r, show)
         with _timed(timings, "write_adjustments"):
             n_splits, n_dividends = write_adjustments(adjustment_writer, config.root, sids,
                                                          config.bad_rows, r)
-        assets = assets.assign(daily_source=daily_sources(days.daily, sids, r))
+        assets = assets.assign(daily_source=daily_sources(days.daily, row_sids, sids, r))
         r.auction_rows = write_side_tables(output_dir, assets, days.extended, days.auctions,
                                            sids)
         write_reference_history(output_dir, config.root, sids,
