@@ -26,48 +26,28 @@ import pyarrow as pa
 
 from .. import zipline_writers
 from ..bcolz_share import share_ctable, table_length
-from ..market import ET
 from ..progress import track
-from .bars import UINT32_MAX, clip_minute_volume, group_bounds, ohlc_ratio_for
+from .bars import UINT32_MAX, ohlc_ratio_for
 from .inputs import NotIncremental
+from .minutes import BucketResult, bucket_bars, note_no_asset, write_sid
 from .report import IngestReport
 from .sids import SidMap
 
-COLS = ("open", "high", "low", "close", "volume")
 SHARE_THREADS = 4  # threads sharing tables (file system latency bound)
 
 
 def bars_by_sid(bucket_files: dict, id_tickers: np.ndarray, sids: SidMap):
     """The new sessions' regular-session bars (pass 1's bucket files) grouped by sid:
-    ``({sid: (ticker, end_ns, {col: values})}, tickers with bars but no sid)``."""
-    paths = [p for b in sorted(bucket_files) for p in bucket_files[b]]
-    if not paths:
-        return {}, set()
-    table = pa.concat_tables(pa.ipc.open_file(str(p)).read_all() for p in paths)
-    tid = table.column("tid").to_numpy()
-    # each ticker lives in one bucket whose files are in day order, time-sorted within a day
-    order = np.argsort(tid, kind="stable")
-    cols = {k: table.column(k).to_numpy()[order] for k in ("end_ns",) + COLS}
-    tid = tid[order]
-    out, no_asset = {}, set()
-    starts, lengths = group_bounds(tid)
-    for s, n in zip(starts, lengths):
-        ticker = id_tickers[tid[s]]
-        sl = slice(s, s + n)
-        end_ns = cols["end_ns"][sl]
-        if ticker in sids.periods:
-            days = (pd.DatetimeIndex(end_ns - 1, tz="UTC").tz_convert(ET)
-                    .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
-            owners = sids.map(np.full(len(days), ticker, dtype=object), days)
-        elif ticker in sids.sid_of_ticker:
-            owners = np.full(len(end_ns), sids.sid_of_ticker[ticker], dtype=np.int64)
-        else:
-            no_asset.add(ticker)
-            continue
-        for sid in np.unique(owners):
-            m = owners == sid
-            out[int(sid)] = (ticker, end_ns[m], {k: cols[k][sl][m] for k in COLS})
-    return out, no_asset
+    ``({sid: (ticker, end_ns, {col: values})}, tickers with bars but no sid)``; grouped as
+    a full ingest groups them (:func:`.minutes.bucket_bars`: each ticker lives in one
+    bucket)."""
+    out, no_asset = {}, []
+    for bucket in sorted(bucket_files):
+        if bucket_files[bucket]:
+            for sid, ticker, end_ns, cols in bucket_bars(bucket_files[bucket], id_tickers, sids,
+                                                         no_asset):
+                out[sid] = (ticker, end_ns, cols)
+    return out, set(no_asset)
 
 
 def minute_tickers(bucket_files: dict, id_tickers: np.ndarray) -> set:
@@ -190,23 +170,15 @@ def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dic
             linked += 1
             if ratio is not None:
                 ratios[sid] = ratio
-        elif sid in bars:
+        elif sid in bars:  # a new sid: written as a full ingest writes it
             ticker, end_ns, cols = bars[sid]
-            ratio = ohlc_ratio_for(float(np.nanmax(cols["high"])))
-            ratios[sid] = ratio
-            volume, note = clip_minute_volume(ticker, end_ns, cols["volume"])
-            if note:
-                report.unstorable_values.append(note)
-                cols = dict(cols, volume=volume)
-            zipline_writers.write_minute_table(tables, sid, end_ns, cols, ratio)
-            report.minute_rows_written += len(end_ns)
+            written = BucketResult(ratios=ratios, unstorable=report.unstorable_values)
+            write_sid(tables, written, sid, ticker, end_ns, dict(cols))
+            report.minute_rows_written += written.rows
         else:
             zipline_writers.ensure_minute_table(tables, sid)
     _run_threads(share_ctable, jobs)
-    if no_asset:
-        report.notes.append(
-            f"{len(no_asset)} ticker(s) have minute bars but no day-aggregate bar, so no "
-            f"asset; their minute bars were not ingested, e.g. {sorted(no_asset)[0]}")
+    note_no_asset(report, no_asset)
     zipline_writers.write_minute_metadata(minute_bar_writer, calendar, ratios)
     report.incremental.update(sids_shared=linked, sids_appended=appended)
     return ratios

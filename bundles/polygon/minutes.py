@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import zipline_writers
+from ..zipline_writers import MINUTE_COLUMNS
 from ..market import ET
 from ..progress import progress_bar
 from .bars import clip_minute_volume, group_bounds, ohlc_ratio_for
@@ -63,10 +64,7 @@ def write_minutes(minute_bar_writer, calendar, bucket_files: dict, id_tickers: n
             report.minute_rows_written += result.rows
             report.unstorable_values.extend(result.unstorable)
             no_asset.extend(result.no_asset)
-        if no_asset:
-            report.notes.append(
-                f"{len(no_asset)} ticker(s) have minute bars but no day-aggregate bar, so no "
-                f"asset; their minute bars were not ingested, e.g. {sorted(no_asset)[0]}")
+        note_no_asset(report, no_asset)
         # Sids outside the minute subset get an empty table: zipline's minute reader treats a
         # short table as "no trades" (NaN price, zero volume) but raises NoDataForSid when the
         # table is missing, which would crash a minute backtest on any such screened name.
@@ -94,18 +92,36 @@ def _empty_task(state, sid_list):
     return len(sid_list)
 
 
+def note_no_asset(report: IngestReport, no_asset) -> None:
+    """Say (report notes) which tickers' minute bars had no asset, so were not ingested."""
+    if no_asset:
+        report.notes.append(
+            f"{len(no_asset)} ticker(s) have minute bars but no day-aggregate bar, so no "
+            f"asset; their minute bars were not ingested, e.g. {sorted(no_asset)[0]}")
+
+
 def write_bucket(tables, paths, id_tickers: np.ndarray, sids: SidMap) -> BucketResult:
     """Write the sids of one bucket (its Arrow files, one per day, deleted once written)."""
     from pathlib import Path
 
     out = BucketResult()
+    for sid, ticker, end_ns, cols in bucket_bars(paths, id_tickers, sids, out.no_asset):
+        write_sid(tables, out, sid, ticker, end_ns, cols)
+    for p in paths:
+        Path(p).unlink()
+    return out
+
+
+def bucket_bars(paths, id_tickers: np.ndarray, sids: SidMap, no_asset: list):
+    """Each ``(sid, ticker, end_ns, {column: values})`` in one bucket's Arrow files (pass 1's,
+    one per day), by ticker id, a reused ticker's bars split by company; tickers with bars
+    but no asset are appended to ``no_asset``."""
     table = pa.concat_tables(pa.ipc.open_file(str(p)).read_all() for p in paths)
     tid = table.column("tid").to_numpy()
     # Files were appended in day order and are time-sorted within a day, so a stable
     # sort by ticker id leaves each ticker's bars in time order.
     order = np.argsort(tid, kind="stable")
-    cols = {k: table.column(k).to_numpy()[order] for k in
-            ("end_ns", "open", "high", "low", "close", "volume")}
+    cols = {k: table.column(k).to_numpy()[order] for k in ("end_ns",) + MINUTE_COLUMNS}
     tid = tid[order]
     del table
     starts, lengths = group_bounds(tid)
@@ -118,23 +134,19 @@ def write_bucket(tables, paths, id_tickers: np.ndarray, sids: SidMap) -> BucketR
                     .tz_localize(None).normalize().to_numpy("datetime64[ns]"))
             owners = sids.map(np.full(len(days), ticker, dtype=object), days)
         elif ticker in sids.sid_of_ticker:
-            sid = int(sids.sid_of_ticker[ticker])
-            _write_sid(tables, out, sid, ticker, end_ns,
-                       {k: cols[k][sl] for k in ("open", "high", "low", "close", "volume")})
+            yield (int(sids.sid_of_ticker[ticker]), ticker, end_ns,
+                   {k: cols[k][sl] for k in MINUTE_COLUMNS})
             continue
         else:
-            out.no_asset.append(ticker)
+            no_asset.append(ticker)
             continue
         for sid in np.unique(owners):
             m = owners == sid
-            _write_sid(tables, out, int(sid), ticker, end_ns[m],
-                       {k: cols[k][sl][m] for k in ("open", "high", "low", "close", "volume")})
-    for p in paths:
-        Path(p).unlink()
-    return out
+            yield int(sid), ticker, end_ns[m], {k: cols[k][sl][m] for k in MINUTE_COLUMNS}
 
 
-def _write_sid(tables, out: BucketResult, sid, ticker, end_ns, cols):
+def write_sid(tables, out: BucketResult, sid, ticker, end_ns, cols):
+    """Write one sid's minute table (its OHLC ratio, volumes clipped to uint32) into ``out``."""
     ratio = ohlc_ratio_for(float(np.nanmax(cols["high"])))
     out.ratios[sid] = ratio
     cols["volume"], note = clip_minute_volume(ticker, end_ns, cols["volume"])
