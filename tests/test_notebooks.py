@@ -28,16 +28,42 @@ def test_notebook_is_stored_without_outputs_and_has_parameters(name):
     assert len(params) == 1 and 'BUNDLE = "polygon-demo"' in params[0].source
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes(name, demo_root, monkeypatch):
+CONCURRENT_KERNELS = 2  # the machine's 2 cores: the test process only waits on the kernels
+
+
+@pytest.fixture(scope="module")
+def executed(demo_root):
+    """Every notebook executed, two kernels at a time: ``{name: (notebook, exception)}``."""
+    import asyncio
+
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("ZIPLINE_ROOT", str(demo_root))
-    monkeypatch.setenv("GAPLINE_DATA", str(demo_root / "gapline"))
-    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    client.execute()
+    async def run(name, slots):
+        nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                                resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+        async with slots:
+            try:
+                await client.async_execute()
+            except Exception as exc:  # reported by the notebook's own test
+                return name, (nb, exc)
+        return name, (nb, None)
+
+    async def run_all():
+        slots = asyncio.Semaphore(CONCURRENT_KERNELS)
+        return dict(await asyncio.gather(*(run(n, slots) for n in NOTEBOOKS)))
+
+    with pytest.MonkeyPatch.context() as mp:  # the kernels inherit the environment
+        mp.setenv("ZIPLINE_ROOT", str(demo_root))
+        mp.setenv("GAPLINE_DATA", str(demo_root / "gapline"))
+        return asyncio.run(run_all())
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes(name, executed):
+    nb, exc = executed[name]
+    if exc is not None:
+        raise exc
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
