@@ -48,15 +48,23 @@ def cancel_open_orders(context, assets=None, keep=()):
             cancel_order(o)
 
 
-def close_positions(context, data, assets=None, keep=()):
+def overnight_assets(context):
+    """The assets the strategy holds overnight by design (``context.overnight_assets``:
+    microcap_short's SPY hedge; none when unset): no close-out closes their positions."""
+    return getattr(context, "overnight_assets", ())
+
+
+def close_positions(context, data, assets=None):
     """Cancel open orders, then market-order every position (or those in ``assets``) flat;
-    the positions and orders of the assets in ``keep`` (a strategy's overnight leg) stay.
+    the positions and orders of the :func:`overnight_assets` (a strategy's overnight leg)
+    stay.
 
     Positions in assets that cannot trade now (halted, delisted, no price) are left and
     retried by the next call; zipline itself closes delisted names at their auto-close date.
     """
     from zipline.api import order
 
+    keep = overnight_assets(context)
     cancel_open_orders(context, assets, keep)
     held = [a for a, p in context.portfolio.positions.items()
             if p.amount and (assets is None or a in assets) and a not in keep]

@@ -198,8 +198,9 @@ def short_at_open(context, data, chosen):
 
 def cover_all(context, data):
     """Cancel the stops and cover every short at noon (the rest goes to the closing auction);
-    the hedge and its orders stay (``CoverShorts``: ``if not str(s) == 'SPY'``)."""
-    common.close_positions(context, data, keep=getattr(context, "overnight_assets", ()))
+    the hedge and its orders stay (``CoverShorts``: ``if not str(s) == 'SPY'``): it is in
+    ``context.overnight_assets``, which :func:`common.close_positions` never closes."""
+    common.close_positions(context, data)
 
 
 # ----------------------------------------------------------------------------- the SPY hedge

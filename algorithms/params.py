@@ -39,7 +39,7 @@ from types import SimpleNamespace
 import click
 import numpy as np
 
-from bundles.options import extension_args
+from bundles.options import extension_args, parse_bool
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,6 @@ def _bound(spec):
 
 
 # ----------------------------------------------------------------------------- values
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
 def _label(name) -> str:
     return f"parameter {name.lower()} ({name})"
 
@@ -145,9 +141,9 @@ def _coerce(value, like, name="VALUE"):
     if isinstance(like, bool):
         if is_bool:
             return bool(value)
-        text = value.strip().lower() if isinstance(value, str) else None
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
+        parsed = parse_bool(value) if isinstance(value, str) else None
+        if parsed is not None:
+            return parsed
         raise bad("true or false (1/0, yes/no, on/off)")
     if isinstance(like, int):
         if isinstance(value, (int, np.integer)) and not is_bool:

@@ -255,10 +255,17 @@ def write_day_part(root: Path, dataset: str, day, frame: pd.DataFrame) -> Path:
 
 
 def write_reference(root: Path, name: str, payload, overwrite: bool = False) -> bool:
+    """Write ``raw/reference/<name>.json`` (one of :data:`REFERENCE_FILES`), atomically."""
     if name not in REFERENCE_FILES:
         raise ValueError(f"unknown reference file {name!r}; expected one of {REFERENCE_FILES}")
+    return atomic_write_json(reference_dir(root) / f"{name}.json", payload, overwrite=overwrite)
+
+
+def atomic_write_json(path: Path, payload, overwrite: bool = False) -> bool:
+    """Write ``payload`` as a raw reference JSON file (one space indent, sorted keys, dates
+    and other non-JSON values as ``str``) via :func:`atomic_write_bytes`."""
     data = json.dumps(payload, indent=1, sort_keys=True, default=str).encode()
-    return atomic_write_bytes(reference_dir(root) / f"{name}.json", data, overwrite=overwrite)
+    return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
 def _edge_day(base: Path, last: bool):

@@ -1,7 +1,12 @@
-"""User options: ``zipline -x key=value`` arguments and comma/``@file`` lists, parsed once here."""
+"""User options: ``zipline -x key=value`` arguments, comma/``@file`` lists and yes/no words,
+parsed once here."""
 from __future__ import annotations
 
 from pathlib import Path
+
+#: the words a user may give for a yes/no option (compared stripped and lower-cased)
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def extension_args():
@@ -47,3 +52,14 @@ def parse_list(value) -> list[str] | None:
         items = [t.strip() for t in text.split(",")]
     items = list(dict.fromkeys(t for t in items if t))
     return items or None
+
+
+def parse_bool(text: str) -> bool | None:
+    """A user's yes/no word (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`; any case, surrounding
+    spaces ignored) as a bool; None when it is neither, so each caller words its own error."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None

@@ -72,6 +72,16 @@ def parse_reference_date(value) -> pd.Timestamp:
     return ts
 
 
+def written_date(value) -> pd.Timestamp:
+    """The calendar date a reference date or timestamp starts with -- its first ten characters,
+    ``YYYY-MM-DD`` -- as naive midnight: a zone is ignored, not converted
+    (``2024-07-08T23:00:00-04:00`` -> 2024-07-08); ValueError when they spell no date.
+
+    Unlike :func:`parse_reference_date` it takes any value (``str()`` of it), for fields read
+    without validation (a downloaded details sample's ``list_date``)."""
+    return pd.Timestamp(str(value)[:10])
+
+
 def reference_number(value) -> float | None:
     """``value`` as a float (numbers and numeric strings); None when it is no number (bools,
     lists, ``"abc"``)."""

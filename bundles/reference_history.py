@@ -40,8 +40,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .layout import atomic_write_bytes, reference_dir
-from .market import ET
+from .layout import atomic_write_json, reference_dir
+from .market import session_of
 from .reference_files import (
     REFERENCE_RULES,
     ReferenceDataError,
@@ -81,8 +81,7 @@ def write_dated_details(root, ticker: str, date, results: dict | None,
         fetched_utc = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     payload = {"ticker": ticker, "date": f"{pd.Timestamp(date):%Y-%m-%d}",
                "fetched_utc": fetched_utc, "results": results}
-    data = json.dumps(payload, indent=1, sort_keys=True, default=str).encode()
-    return atomic_write_bytes(dated_details_path(root, ticker, date), data, overwrite=overwrite)
+    return atomic_write_json(dated_details_path(root, ticker, date), payload, overwrite=overwrite)
 
 
 def _sample_problem(payload) -> str | None:
@@ -143,9 +142,7 @@ def read_dated_details(root, bad_rows: str = "raise", skipped: list | None = Non
 def _session_date(value) -> pd.Timestamp:
     """A reference date as a naive New York calendar date (a zoned timestamp is converted)."""
     ts = parse_reference_date(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(ET).tz_localize(None)
-    return ts.normalize()
+    return session_of(ts) if ts.tzinfo is not None else ts.normalize()
 
 
 def snapshot_date(root) -> pd.Timestamp | None:
@@ -156,8 +153,7 @@ def snapshot_date(root) -> pd.Timestamp | None:
         mtime = os.stat(path).st_mtime
     except FileNotFoundError:
         return None
-    return (pd.Timestamp(mtime, unit="s", tz="UTC").tz_convert(ET).tz_localize(None)
-            .normalize())
+    return session_of(pd.Timestamp(mtime, unit="s", tz="UTC"))
 
 
 def shares_of(record: dict | None) -> float:

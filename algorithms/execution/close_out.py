@@ -14,7 +14,7 @@ others.
 """
 from __future__ import annotations
 
-from ..common import cancel_open_orders
+from ..common import cancel_open_orders, overnight_assets
 from .book import place
 from .styles import MOC_CUTOFF_MINUTES, MarketOnClose
 
@@ -22,7 +22,8 @@ from .styles import MOC_CUTOFF_MINUTES, MarketOnClose
 def flatten_at_close(context, data):
     """Cancel open orders; send every position to the closing auction, except the assets in
     ``context.overnight_assets``."""
-    keep = getattr(context, "overnight_assets", ())
+    # common.close_positions' exemption; unlike it, the kept legs' open orders are cancelled
+    keep = overnight_assets(context)
     cancel_open_orders(context)
     for asset, position in list(context.portfolio.positions.items()):
         if position.amount and asset not in keep:

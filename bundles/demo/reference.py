@@ -6,6 +6,7 @@ import hashlib
 
 import pandas as pd
 
+from ..reference_files import written_date
 from .manifest import delisted_utc
 from .params import (DEMO_END, DEMO_START, DETAILS_EVERY, FORWARD_SPLIT_DATE, LAST_UPDATED,
                      OFFERING_DATE, OFFERING_RATIO, REVERSE_SPLIT_DATE)
@@ -33,17 +34,19 @@ def _ticker_entry(r, delisted) -> dict:
     return entry
 
 
-def _detail_entry(r, delisted) -> dict:
-    """One ``ticker_details.json`` row (Polygon's ``/v3/reference/tickers/{ticker}``)."""
+def _detail_entry(r, delisted, shares: int | None = None) -> dict:
+    """One ``ticker_details.json`` row (Polygon's ``/v3/reference/tickers/{ticker}``) with
+    ``shares`` outstanding (default ``r["shares"]``, today's: the undated snapshot)."""
+    shares = r["shares"] if shares is None else shares
     sic_code, sic_desc = _SIC.get(r["role"], _SIC["mid"])
     detail = {
         "ticker": r["ticker"], "name": r["name"], "type": r["type"],
         "active": delisted is None, "list_date": r["list_date"],
         "primary_exchange": r["exchange"], "composite_figi": r["figi"],
         "share_class_figi": r["share_figi"], "cik": r["cik"], "currency_name": "usd",
-        "share_class_shares_outstanding": r["shares"],
-        "weighted_shares_outstanding": int(r["shares"] * 0.995),
-        "market_cap": round(r["shares"] * r["p0"], 2),
+        "share_class_shares_outstanding": shares,
+        "weighted_shares_outstanding": int(shares * 0.995),
+        "market_cap": round(shares * r["p0"], 2),
     }
     if sic_code:
         detail.update(sic_code=sic_code, sic_description=sic_desc)
@@ -120,14 +123,9 @@ def dated_details(sim) -> list[tuple[str, str, dict | None]]:
                                 listed):
             iso = f"{day:%Y-%m-%d}"
             owner = next((r for r in rows if r["list_date"] <= iso and (
-                delisted_utc(sim, r) is None or iso < delisted_utc(sim, r)[:10])), None)
+                delisted_utc(sim, r) is None or day < written_date(delisted_utc(sim, r)))), None)
             if owner is None:
                 out.append((ticker, iso, None))
                 continue
-            detail = _detail_entry(owner, None)
-            shares = shares_on(u, owner, iso)
-            detail.update(share_class_shares_outstanding=shares,
-                          weighted_shares_outstanding=int(shares * 0.995),
-                          market_cap=round(shares * owner["p0"], 2))
-            out.append((ticker, iso, detail))
+            out.append((ticker, iso, _detail_entry(owner, None, shares_on(u, owner, iso))))
     return out

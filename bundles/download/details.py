@@ -21,7 +21,7 @@ import re
 import pandas as pd
 
 from bundles.progress import progress_bar
-from bundles.reference_files import read_reference
+from bundles.reference_files import read_reference, written_date
 from bundles.reference_history import (
     SHARES_KNOWN_LAG_DAYS,
     dated_details_path,
@@ -82,8 +82,7 @@ def _splits_by_ticker(root) -> dict[str, list]:
     out: dict[str, list] = {}
     for record in read_reference(root, "splits", bad_rows="skip"):
         try:
-            out.setdefault(record["ticker"], []).append(
-                pd.Timestamp(str(record["execution_date"])[:10]))
+            out.setdefault(record["ticker"], []).append(written_date(record["execution_date"]))
         except (KeyError, ValueError):
             continue
     return out
@@ -92,7 +91,7 @@ def _splits_by_ticker(root) -> dict[str, list]:
 def _list_date(results) -> pd.Timestamp | None:
     value = results.get("list_date") if isinstance(results, dict) else None
     try:
-        return pd.Timestamp(str(value)[:10]) if value else None
+        return written_date(value) if value else None
     except ValueError:
         return None
 

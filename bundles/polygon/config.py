@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import layout
-from ..options import parse_list
+from ..options import parse_bool, parse_list
 from ..reference_history import SHARES_KNOWN_LAG_DAYS
 
 
@@ -22,11 +22,9 @@ def _as_bool(value, key: str) -> bool:
     """``value`` (a bool, or ``1/0``, ``true/false``, ``yes/no``, ``on/off``) as a bool."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
+    parsed = parse_bool(str(value))
+    if parsed is not None:
+        return parsed
     raise ValueError(f"invalid {key} {value!r} (-x polygon.{key}=... / GAPLINE_{key.upper()}): "
                      "use 1 or 0")
 

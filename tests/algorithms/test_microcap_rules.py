@@ -243,8 +243,17 @@ def test_hedge_weight_zero_means_no_hedge_asset_and_no_schedule(monkeypatch):
 
 
 def test_noon_cover_keeps_the_hedge(monkeypatch):
-    seen = {}
-    monkeypatch.setattr(M.common, "close_positions",
-                        lambda ctx, data, assets=None, keep=(): seen.update(keep=keep))
-    M.cover_all(SimpleNamespace(overnight_assets=frozenset({"SPY"})), None)
-    assert seen["keep"] == frozenset({"SPY"})
+    # the overnight exemption lives in common.close_positions: the short is covered and its
+    # stop cancelled, the hedge (context.overnight_assets) keeps its position and its order
+    import zipline.api
+
+    ordered, cancelled = [], []
+    monkeypatch.setattr(zipline.api, "get_open_orders",
+                        lambda: {"SPY": ["spy order"], "ABC": ["abc stop"]})
+    monkeypatch.setattr(zipline.api, "cancel_order", cancelled.append)
+    monkeypatch.setattr(zipline.api, "order", lambda asset, amount: ordered.append((asset, amount)))
+    monkeypatch.setattr(M.common, "tradable", lambda data, assets: list(assets))
+    positions = {"SPY": SimpleNamespace(amount=80), "ABC": SimpleNamespace(amount=-100)}
+    M.cover_all(SimpleNamespace(overnight_assets=frozenset({"SPY"}),
+                                portfolio=SimpleNamespace(positions=positions)), None)
+    assert ordered == [("ABC", 100)] and cancelled == ["abc stop"]

@@ -463,11 +463,10 @@ def _ffill_price(b, book, bars, t, sid, session):
     return b.last_close(prev, sid)
 
 
-def _run_days(b: Bundle, start, end, capital, day_fn, book_cls=None, book=None):
-    """Run ``day_fn`` over the sessions with ``book``, else a new ``book_cls`` account
-    (default :class:`Book`); returns the fills and the daily results."""
+def _run_days(b: Bundle, start, end, book, day_fn):
+    """Run ``day_fn`` over the sessions on ``book`` (a new account: a :class:`Book` or a
+    subclass); returns the fills and the daily results."""
     sessions = b.sessions[(b.sessions >= pd.Timestamp(start)) & (b.sessions <= pd.Timestamp(end))]
-    book = book if book is not None else (book_cls or Book)(cash=float(capital))
     daily = []
     for session in sessions:
         start_value = book.value() if book.positions else book.cash
@@ -520,7 +519,7 @@ def sell_gap(b: Bundle, start, end, capital=1_000_000.0, top_n=10, value=50_000.
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_days(b, start, end, capital, day)
+    return _run_days(b, start, end, Book(cash=float(capital)), day)
 
 
 # ----------------------------------------------------------------------------- microcap short
@@ -581,7 +580,7 @@ def microcap_short(b: Bundle, start, end, capital=1_000_000.0, min_price=0.10, m
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_days(b, start, end, capital, day, book=book)
+    return _run_days(b, start, end, book, day)
 
 
 # ----------------------------------------------------------------------------- buy gap
@@ -618,7 +617,7 @@ def buy_gap(b: Bundle, start, end, capital=1_000_000.0, variant="original", top_
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_days(b, start, end, capital, day)
+    return _run_days(b, start, end, Book(cash=float(capital)), day)
 
 
 # ----------------------------------------------------------------------------- gap and go
@@ -914,7 +913,7 @@ def gap_and_go(b: Bundle, start, end, capital=1_000_000.0, **params):
 
         _walk_session(b, book, session, bars, on_bar)
 
-    return _run_days(b, start, end, capital, day, BracketBook)
+    return _run_days(b, start, end, BracketBook(cash=float(capital)), day)
 
 
 def _over(q, average):
