@@ -252,8 +252,9 @@ def run_ingest(root: Path, zroot: Path, name: str, workers: int, tmp: Path, **ex
 def report_line(label: str, r: dict, rows: int, floor_s: float | None) -> str:
     ratio = f"{r['seconds'] / floor_s:5.2f}x floor" if floor_s else "  (no floor)"
     phases = r.get("phases", {})
-    split = ", ".join(f"{k} {phases[k]:.1f}s" for k in ("read_day_files", "write_minute_bars")
-                      if k in phases)
+    split = ", ".join(f"{k} {phases[k]:.1f}s" for k in ("read_day_files", "write_minute_bars",
+                                                         "finish_minute_bars")
+                      if phases.get(k))
     return (f"{label:<28} {r['seconds']:7.1f}s {rows / r['seconds']:>11,.0f} rows/s  {ratio}  "
             f"peak RSS {r['tree_peak_mb']:5.0f} MB (tree; ingest {r['vmhwm_mb']:.0f}, largest "
             f"worker {r['worker_max_mb']:.0f})  temp {r['tmp_peak_mb']:5.0f} MB"

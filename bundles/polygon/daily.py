@@ -59,8 +59,12 @@ def daily_sources(daily: pd.DataFrame, row_sids: np.ndarray, sids: SidMap,
     d = pd.DataFrame({"sid": row_sids, "source": source.to_numpy()})
     d = d[d["sid"] >= 0]
     report.daily_rows_by_source = {k: int(v) for k, v in d["source"].value_counts().items()}
-    span = d.groupby("sid")["source"].agg(["min", "max"])
-    per_sid = span["min"].where(span["min"] == span["max"], "mixed").reindex(sids.assets.index)
+    # on sorted codes, not the strings: pandas' min/max of strings is a Python loop per group
+    codes, names = pd.factorize(d["source"], sort=True)
+    span = pd.DataFrame({"sid": d["sid"].to_numpy(), "code": codes}).groupby("sid")["code"].agg(
+        ["min", "max"])
+    first = pd.Series(np.asarray(names, dtype=object)[span["min"].to_numpy()], index=span.index)
+    per_sid = first.where(span["min"] == span["max"], "mixed").reindex(sids.assets.index)
     per_sid.name = "daily_source"
     report.daily_source_by_sid = {k: int(v) for k, v in per_sid.value_counts().items()}
     return per_sid

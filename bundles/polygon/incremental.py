@@ -98,6 +98,7 @@ class Incremental:
         self.new_frames: dict = {}
         self.pass1_delta: dict = {}
         self.links, self.bars, self.no_asset = {}, {}, set()
+        self.sharing = None
         old = inputs.read_manifest(self.previous) if self.previous else None
         reuse = old.get("files") if old and old.get("hash") == inputs.HASH else None
         files = inputs.scan(config.root, start, end, reuse)
@@ -117,6 +118,7 @@ class Incremental:
         self.active = True
         report.incremental.update(mode="incremental", previous=self.previous.name,
                                   new_sessions=int(len(self._new_sessions())))
+        self.sharing = incremental_minutes.TableSharing(self._sharing_workers())
         log.info("incremental ingest on top of %s (%d new session(s))", self.previous.name,
                  report.incremental["new_sessions"])
 
@@ -166,7 +168,16 @@ class Incremental:
         return resolve_daily_source(self.config.daily_source, listed(layout.MINUTE_DATASET),
                                     listed(layout.DAY_DATASET))
 
+    def _sharing_workers(self) -> int:
+        """Worker processes for sharing the previous minute tables: the ingest's workers once
+        the previous ingestion has ``POOL_MIN_SIDS`` sids, else none (inline)."""
+        import pyarrow.parquet as pq
+
+        n = pq.read_metadata(self._state_dir(self.previous) / SIDS_FILE).num_rows
+        return self.config.workers if n >= incremental_minutes.POOL_MIN_SIDS else 1
+
     def _full_because(self, reason: str):
+        self.close()
         self.active = False
         self.r.incremental.update(mode="full", reason=reason,
                                   previous=self.previous.name if self.previous else None)
@@ -309,7 +320,7 @@ class Incremental:
             n_messages = len(self.r.unstorable_values)
             ratios = incremental_minutes.write_minutes(
                 minute_bar_writer, self.calendar, rootdir, self.links, self.bars,
-                self.no_asset, sids, self.r, show)
+                self.no_asset, sids, self.r, show, self.sharing)
             self.r.minute_rows_written += int(self.state.get("minute_rows_written", 0))
             self.minute_messages = (self.state.get("minute_messages", [])
                                     + self.r.unstorable_values[n_messages:])
@@ -324,6 +335,18 @@ class Incremental:
                                days.id_tickers, sids, self.r, show, workers)
         self.minute_messages = self.r.unstorable_values[n_messages:]
         return ratios
+
+    def finish_minutes(self, show: bool):
+        """Wait for the minute tables still being shared (:meth:`write_minutes`)."""
+        if self.sharing is not None:
+            self.sharing.wait(show)
+            self.sharing = None
+
+    def close(self):
+        """Stop sharing tables (after a failure: nothing is written once this returns)."""
+        if self.sharing is not None:
+            self.sharing.close()
+            self.sharing = None
 
     # ------------------------------------------------------------------ state
     def save(self, output_dir: Path, sids, ratios: dict):

@@ -26,14 +26,18 @@ import pyarrow as pa
 
 from .. import zipline_writers
 from ..bcolz_share import share_ctable, table_length
-from ..progress import track
+from ..progress import progress_bar, track
 from .bars import UINT32_MAX, ohlc_ratio_for
 from .inputs import NotIncremental
 from .minutes import BucketResult, bucket_bars, note_no_asset, write_sid
 from .report import IngestReport
 from .sids import SidMap
 
-SHARE_THREADS = 4  # threads sharing tables (file system latency bound)
+SHARE_THREADS = 4  # threads sharing tables in the ingest's process (file system latency)
+# Sharing moves to worker processes (TableSharing) from this many previous sids on: below it
+# a pool's start-up (~1.3 s a worker, importing bcolz) is more than the work it takes over
+POOL_MIN_SIDS = 1_000
+SIDS_PER_TASK = 100  # ~0.5 s of work a task: ~20 tasks for 2,000 sids
 
 
 def bars_by_sid(bucket_files: dict, id_tickers: np.ndarray, sids: SidMap):
@@ -143,30 +147,28 @@ def _previous_spans(old: pd.DataFrame, start_session, last_session) -> pd.DataFr
 
 
 def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dict, bars: dict,
-                  no_asset: set, sids: SidMap, report: IngestReport, show: bool) -> dict:
+                  no_asset: set, sids: SidMap, report: IngestReport, show: bool,
+                  sharing: "TableSharing | None" = None) -> dict:
     """Write every sid's minute table (module doc); returns the OHLC ratio of each sid with
-    minute bars. ``no_asset``: tickers with minute bars but no sid, previous and new."""
+    minute bars. ``no_asset``: tickers with minute bars but no sid, previous and new. The
+    shared tables go to ``sharing`` (possibly still being written when this returns: see
+    :class:`TableSharing`); without one they are written before it returns."""
     ratios: dict[int, int] = {}
     zipline_writers.use_ohlc_ratios(minute_bar_writer, ratios)
     tables = zipline_writers.MinuteTables.of(minute_bar_writer)
     old_tables = zipline_writers.MinuteTables(previous_rootdir, None, tables.expectedlen)
     linked = appended = 0
-    jobs = []  # (source table, new table, tails): file system bound, run in threads below
+    jobs = []  # (source table, new table, new bars as (slots, scaled columns) or None)
     for sid in track([int(s) for s in sids.assets.index], "writing minute bars", show):
         if sid in links:
             old_sid, ratio = links[sid]
-            src = old_tables.sidpath(old_sid)
-            tails = None
+            new_bars = None
             if sid in bars:
                 _, end_ns, cols = bars[sid]
-                pos, scaled = zipline_writers.minute_slots(tables, sid, end_ns, cols, ratio)
-                start = table_length(src)
-                if pos[0] < start:
-                    raise ValueError(f"sid {sid}: new bars overlap its previous table")
-                tails = zipline_writers.slot_columns(pos, scaled, start)
+                new_bars = zipline_writers.minute_slots(tables, sid, end_ns, cols, ratio)
                 report.minute_rows_written += len(end_ns)
                 appended += 1
-            jobs.append((src, tables.sidpath(sid), tails))
+            jobs.append((old_tables.sidpath(old_sid), tables.sidpath(sid), new_bars))
             linked += 1
             if ratio is not None:
                 ratios[sid] = ratio
@@ -177,11 +179,83 @@ def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dic
             report.minute_rows_written += written.rows
         else:
             zipline_writers.ensure_minute_table(tables, sid)
-    _run_threads(share_ctable, jobs)
+    own = sharing is None
+    sharing = sharing or TableSharing(1)
+    sharing.submit(jobs)
+    if own:
+        sharing.wait(show)
     note_no_asset(report, no_asset)
     zipline_writers.write_minute_metadata(minute_bar_writer, calendar, ratios)
     report.incremental.update(sids_shared=linked, sids_appended=appended)
     return ratios
+
+
+def share_sid(src: str, dst: str, new_bars=None) -> None:
+    """The new table ``dst``: ``src`` shared (:func:`~bundles.bcolz_share.share_ctable`) plus
+    ``new_bars`` (``(slots, scaled columns)`` of :func:`~bundles.zipline_writers.minute_slots`)
+    at their slots, the gap since ``src``'s last row padded with zeros as zipline pads it."""
+    tails = None
+    if new_bars is not None:
+        pos, scaled = new_bars
+        start = table_length(src)
+        if pos[0] < start:
+            raise ValueError(f"{dst}: new bars overlap its previous table {src}")
+        tails = zipline_writers.slot_columns(pos, scaled, start)
+    share_ctable(src, dst, tails)
+
+
+class TableSharing:
+    """The shared tables' jobs (:func:`share_sid`) run while the ingest goes on.
+
+    With ``workers`` > 1 they run in a pool of worker processes started at once
+    (:meth:`~bundles.polygon.minute_pool.TaskPool.start`),
+    ``SIDS_PER_TASK`` sids a task, and the ingest writes its assets, daily bars, adjustments
+    and side tables meanwhile; :meth:`wait` then waits for them. Sharing a table is ~2-3 ms
+    of file system work plus, for a sid with new bars, recompressing its five last chunks
+    (~2.5 ms of CPU that holds the GIL): processes, not threads, run that side by side. With
+    one worker the jobs run in :meth:`submit`, in a few threads (the file system's latency).
+    :meth:`close` cancels what has not started and waits for the rest, so nothing writes
+    into a folder being removed after a failure."""
+
+    def __init__(self, workers: int):
+        from .minute_pool import TaskPool
+
+        # forked, not spawned: the pool starts before pass 1 has started its readers, and a
+        # fork costs milliseconds where a spawned worker re-imports bcolz for ~1.7 s of CPU,
+        # taken from pass 1 on a two-core machine
+        self.pool = TaskPool(workers, None, "fork").start() if workers > 1 else None
+        self.futures: list = []
+
+    def submit(self, jobs: list):
+        if self.pool is None:
+            _run_threads(share_sid, jobs)
+            return
+        for i in range(0, len(jobs), SIDS_PER_TASK):
+            self.futures.append(self.pool.submit(_share_task, jobs[i:i + SIDS_PER_TASK]))
+
+    def wait(self, show: bool):
+        """Wait for every job; the first error is raised (after :meth:`close`)."""
+        from concurrent.futures import as_completed
+
+        futures, self.futures = self.futures, []
+        try:
+            with progress_bar("sharing minute tables", len(futures), show, "tasks") as bar:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(1)
+        finally:
+            self.close()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.__exit__(None, None, None)
+            self.pool = None
+
+
+def _share_task(state, jobs):
+    for job in jobs:
+        share_sid(*job)
+    return len(jobs)
 
 
 def _run_threads(fn, jobs, threads: int = SHARE_THREADS):

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from ..ingestions import INGEST_TMP_PREFIX, REPORT_FILE, side_dir
 from ..market import CALENDAR, MINUTES_PER_DAY
@@ -55,6 +54,7 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
     # <pid> in the name: a killed ingest's folder is removed by the next one (bundles.ingestions)
     tmpdir = Path(tempfile.mkdtemp(prefix=f"{INGEST_TMP_PREFIX}{os.getpid()}-"))
     timings = r.seconds
+    inc = None
     try:
         with _timed(timings, "scan_inputs"):
             inc = Incremental(config, universe, calendar, start_session, end_session, r,
@@ -62,8 +62,10 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
         # read_day_files, assign_sids: in full, or the new sessions on top of the previous
         days, sids = inc.pass1(read_days, assign_sids, reference, tmpdir, show)
         with _timed(timings, "write_minute_bars"):
+            # incremental: the shared tables are written in the background until
+            # finish_minute_bars, while the phases below run
             ratios = inc.write_minutes(write_minutes, minute_bar_writer, days, sids, show,
-                                       getattr(config, "workers", 1))
+                                       config.workers)
         with _timed(timings, "write_assets"):
             assets = write_assets(asset_db_writer, sids.assets, ratios, calendar.name)
         with _timed(timings, "write_daily_bars"):
@@ -77,12 +79,16 @@ def ingest_polygon(config: PolygonBundleConfig, asset_db_writer, minute_bar_writ
         assets = assets.assign(daily_source=daily_sources(days.daily, row_sids, sids, r))
         r.auction_rows = write_side_tables(output_dir, assets, days.extended, days.auctions,
                                            sids)
-        write_reference_history(output_dir, config.root, sids,
-                                getattr(config, "shares_lag_days", None), config.bad_rows, r)
+        write_reference_history(output_dir, config.root, sids, config.shares_lag_days,
+                                config.bad_rows, r)
+        with _timed(timings, "finish_minute_bars"):
+            inc.finish_minutes(show)
         report = write_report(output_dir, r, config, days.daily_source, start_session,
                               end_session, assets, n_splits, n_dividends)
         inc.save(output_dir, sids, ratios)  # gapline/inputs.json: what the next ingest checks
     finally:
+        if inc is not None:
+            inc.close()  # after a failure: no table is written into the folder being removed
         shutil.rmtree(tmpdir, ignore_errors=True)
     log.info("ingested %d assets (%d with minute bars), %d minute rows, %d splits, %d dividends; "
              "report: %s", report["assets"], report["assets_with_minute_bars"],

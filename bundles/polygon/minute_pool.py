@@ -9,9 +9,13 @@ back as tasks finish. A task's exception is raised in the parent as it was raise
 worker (same type and message); the pool then cancels the tasks not started and waits for
 the running ones, so nothing writes into a folder the caller is about to remove.
 
+:meth:`TaskPool.start` spawns the workers at once (their start-up then overlaps whatever the
+parent does next) and :meth:`TaskPool.submit` hands one task to them without waiting: work in
+the background while the parent writes the rest.
+
 Used by pass 2 (:mod:`.minutes`): a task is a bucket of minute bars; the state is the minute
-tables' layout, the ticker ids and the sid map. Also: how many buckets pass 1 makes
-(:func:`bucket_count`).
+tables' layout, the ticker ids and the sid map; and by an incremental ingest's table sharing
+(:mod:`.incremental_minutes`). Also: how many buckets pass 1 makes (:func:`bucket_count`).
 """
 from __future__ import annotations
 
@@ -39,9 +43,10 @@ def bucket_count(est_rows: int, rows_per_bucket: int, workers: int, est_tickers:
 class TaskPool:
     """``with TaskPool(workers, state) as pool: for result in pool.run(fn, tasks): ...``"""
 
-    def __init__(self, workers: int, state):
+    def __init__(self, workers: int, state, start_method: str = "spawn"):
         self.workers = max(1, int(workers))
         self.state = state
+        self.start_method = start_method
         self._executor = None
 
     def __enter__(self):
@@ -74,13 +79,35 @@ class TaskPool:
             for future in pending:
                 future.cancel()
 
+    def start(self) -> "TaskPool":
+        """Spawn every worker now (a pool spawns them as tasks arrive otherwise)."""
+        if self.workers > 1:
+            executor = self._start()
+            for _ in range(self.workers):  # one idle task each: 3.11 spawns one per submit
+                executor.submit(_call, _idle, ())
+        return self
+
+    def submit(self, fn, *task):
+        """A future of ``fn(state, *task)``: run in a worker, or inline (already done) with
+        one worker."""
+        from concurrent.futures import Future
+
+        if self.workers > 1:
+            return self._start().submit(_call, fn, task)
+        future = Future()
+        try:
+            future.set_result(fn(self.state, *task))
+        except Exception as exc:  # raised where the caller asks for the result
+            future.set_exception(exc)
+        return future
+
     def _start(self):
         if self._executor is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=self.workers, mp_context=multiprocessing.get_context(self.start_method),
                 initializer=_init_worker, initargs=(self.state,))
         return self._executor
 
@@ -94,6 +121,10 @@ def _init_worker(state):
         bcolz.set_nthreads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def _idle(state):
+    return None
 
 
 def _call(fn, task):

@@ -116,16 +116,26 @@ def config(root, end, **kw):
 
 @pytest.fixture(scope="module")
 def demo_runs(demo_raw, tmp_path_factory):
-    """A full ingest up to CUT, two incremental ones (MIDDLE, END), with the previous
-    ingestions' bytes before and after; and a full ingest up to END elsewhere."""
+    """A full ingest up to CUT, two incremental ones (MIDDLE: tables shared in the ingest's
+    process; END: in two worker processes), with the previous ingestions' bytes before and
+    after; and a full ingest up to END elsewhere."""
+    from bundles.polygon import incremental_minutes, minute_pool
+
     zroot = tmp_path_factory.mktemp("inc_z")
     build_bundle("inc", config(demo_raw, CUT), zroot)
     first = newest(zroot, "inc")
     before = tree_hashes(first)
-    build_bundle("inc", config(demo_raw, MIDDLE), zroot)
+    build_bundle("inc", config(demo_raw, MIDDLE, workers=1), zroot)
     second = newest(zroot, "inc")
     second_before = tree_hashes(second)
-    build_bundle("inc", config(demo_raw, END), zroot)
+    pools = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(incremental_minutes, "POOL_MIN_SIDS", 0)  # the demo is small: pool anyway
+        mp.setattr(incremental_minutes, "SIDS_PER_TASK", 3)
+        start = minute_pool.TaskPool.start
+        mp.setattr(minute_pool.TaskPool, "start", lambda pool: pools.append(pool) or start(pool))
+        build_bundle("inc", config(demo_raw, END, workers=2), zroot)
+    assert [p.workers for p in pools] == [2]
     third = newest(zroot, "inc")
     after = (tree_hashes(first), tree_hashes(second))
     full_root = tmp_path_factory.mktemp("inc_full")
@@ -268,6 +278,50 @@ def test_an_interrupted_incremental_ingest_keeps_the_previous_one(demo_raw, tmp_
     assert tree_hashes(first) == before
     data = zb.load("itr", environ=dict(os.environ, ZIPLINE_ROOT=str(zroot)))
     assert data.equity_daily_bar_reader.last_available_dt == pd.Timestamp("2024-07-31")
+
+
+def test_a_failure_while_workers_share_tables_keeps_the_previous_one(demo_raw, tmp_path,
+                                                                      monkeypatch):
+    """The shared tables are written in worker processes while the ingest writes the rest:
+    a failure there stops them before the new folder is removed (nothing is left behind,
+    the previous ingestion is untouched)."""
+    from bundles.polygon import incremental_minutes, ingest
+
+    zroot = tmp_path / "z"
+    tickers = ["SPY", "QQQ", "IWM", "ABFL"]
+    build_bundle("wfl", PolygonBundleConfig(root=demo_raw, start=START, end="2024-07-31",
+                                            tickers=tickers), zroot)
+    first = newest(zroot, "wfl")
+    before = tree_hashes(first)
+    monkeypatch.setattr(incremental_minutes, "POOL_MIN_SIDS", 0)
+    monkeypatch.setattr(incremental_minutes, "SIDS_PER_TASK", 1)
+    closed = []
+    close = incremental_minutes.TableSharing.close
+    monkeypatch.setattr(incremental_minutes.TableSharing, "close",
+                        lambda self: closed.append(self.pool is not None) or close(self))
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full while the workers share tables")
+
+    monkeypatch.setattr(ingest, "write_side_tables", failing)
+    with pytest.raises(OSError, match="disk full"):
+        build_bundle("wfl", PolygonBundleConfig(root=demo_raw, start=START, end="2024-08-30",
+                                                tickers=tickers, workers=2), zroot)
+    assert closed == [True]  # the pool was running, and was stopped
+    bundle_dir = zroot / "data" / "wfl"
+    assert [p.name for p in bundle_dir.iterdir() if not p.name.startswith(".")] == [first.name]
+    assert [p for p in (bundle_dir / ".cache").rglob("*") if p.is_file()] == []
+    assert tree_hashes(first) == before
+
+
+def test_a_workers_sharing_error_reaches_the_ingest(tmp_path):
+    from bundles.polygon.incremental_minutes import TableSharing
+
+    sharing = TableSharing(2)
+    sharing.submit([(str(tmp_path / "missing.bcolz"), str(tmp_path / "new" / "0.bcolz"), None)])
+    with pytest.raises(FileNotFoundError, match="missing.bcolz"):
+        sharing.wait(False)
+    assert sharing.pool is None
 
 
 @pytest.fixture(scope="module")
