@@ -27,7 +27,9 @@ What an incremental ingest does:
   combined rows exactly as a full ingest writes them (small next to the minute bars);
 - minute bars: each sid continuing a previous sid shares its bcolz table (hard links for the
   full chunk files, new files for the last partial chunk and ``sizes``:
-  :mod:`bundles.bcolz_share`) with the new bars appended; new sids are written from their new
+  :mod:`bundles.bcolz_share`) with the new bars appended -- in worker processes, while the
+  ingest writes assets, daily bars, adjustments and side tables (``finish_minute_bars`` waits
+  for them; :class:`.incremental_minutes.TableSharing`); new sids are written from their new
   bars; ``metadata.json`` once at the end.
 
 The previous ingestion is only read and hard-linked from, never written: it stays loadable,

@@ -249,6 +249,22 @@ def test_incremental_0_forces_a_full_ingest(demo_raw, tmp_path):
         PolygonBundleConfig(root=demo_raw, incremental="maybe")
 
 
+SMALL = ["SPY", "QQQ", "IWM", "ABFL"]  # a quick bundle for the failure tests
+
+
+def _july_then_august(demo_raw, zroot: Path, name: str, **august):
+    """A full ingest of SMALL to 2024-07-31 (its folder and file hashes), and a function
+    running the incremental ingest to 2024-08-30 (``august``: more config options)."""
+    build_bundle(name, PolygonBundleConfig(root=demo_raw, start=START, end="2024-07-31",
+                                           tickers=SMALL), zroot)
+    first = newest(zroot, name)
+
+    def to_august():
+        build_bundle(name, PolygonBundleConfig(root=demo_raw, start=START, end="2024-08-30",
+                                               tickers=SMALL, **august), zroot)
+    return first, tree_hashes(first), to_august
+
+
 def test_an_interrupted_incremental_ingest_keeps_the_previous_one(demo_raw, tmp_path,
                                                                    monkeypatch):
     from zipline.data import bundles as zb
@@ -256,11 +272,7 @@ def test_an_interrupted_incremental_ingest_keeps_the_previous_one(demo_raw, tmp_
     from bundles.polygon import incremental_minutes
 
     zroot = tmp_path / "z"
-    tickers = ["SPY", "QQQ", "IWM", "ABFL"]
-    build_bundle("itr", PolygonBundleConfig(root=demo_raw, start=START, end="2024-07-31",
-                                            tickers=tickers), zroot)
-    first = newest(zroot, "itr")
-    before = tree_hashes(first)
+    first, before, to_august = _july_then_august(demo_raw, zroot, "itr")
     real, calls = incremental_minutes.share_ctable, []
 
     def failing(*args, **kwargs):
@@ -271,8 +283,7 @@ def test_an_interrupted_incremental_ingest_keeps_the_previous_one(demo_raw, tmp_
 
     monkeypatch.setattr(incremental_minutes, "share_ctable", failing)
     with pytest.raises(KeyboardInterrupt):
-        build_bundle("itr", PolygonBundleConfig(root=demo_raw, start=START, end="2024-08-30",
-                                                tickers=tickers), zroot)
+        to_august()
     assert len(calls) >= 3  # (threads: others may have started)
     assert newest(zroot, "itr") == first
     assert tree_hashes(first) == before
@@ -288,11 +299,7 @@ def test_a_failure_while_workers_share_tables_keeps_the_previous_one(demo_raw, t
     from bundles.polygon import incremental_minutes, ingest
 
     zroot = tmp_path / "z"
-    tickers = ["SPY", "QQQ", "IWM", "ABFL"]
-    build_bundle("wfl", PolygonBundleConfig(root=demo_raw, start=START, end="2024-07-31",
-                                            tickers=tickers), zroot)
-    first = newest(zroot, "wfl")
-    before = tree_hashes(first)
+    first, before, to_august = _july_then_august(demo_raw, zroot, "wfl", workers=2)
     monkeypatch.setattr(incremental_minutes, "POOL_MIN_SIDS", 0)
     monkeypatch.setattr(incremental_minutes, "SIDS_PER_TASK", 1)
     closed = []
@@ -305,8 +312,7 @@ def test_a_failure_while_workers_share_tables_keeps_the_previous_one(demo_raw, t
 
     monkeypatch.setattr(ingest, "write_side_tables", failing)
     with pytest.raises(OSError, match="disk full"):
-        build_bundle("wfl", PolygonBundleConfig(root=demo_raw, start=START, end="2024-08-30",
-                                                tickers=tickers, workers=2), zroot)
+        to_august()
     assert closed == [True]  # the pool was running, and was stopped
     bundle_dir = zroot / "data" / "wfl"
     assert [p.name for p in bundle_dir.iterdir() if not p.name.startswith(".")] == [first.name]
