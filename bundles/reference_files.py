@@ -73,13 +73,13 @@ def parse_reference_date(value) -> pd.Timestamp:
 
 
 def written_date(value) -> pd.Timestamp:
-    """The calendar date a reference date or timestamp starts with -- its first ten characters,
-    ``YYYY-MM-DD`` -- as naive midnight: a zone is ignored, not converted
-    (``2024-07-08T23:00:00-04:00`` -> 2024-07-08); ValueError when they spell no date.
-
-    Unlike :func:`parse_reference_date` it takes any value (``str()`` of it), for fields read
-    without validation (a downloaded details sample's ``list_date``)."""
-    return pd.Timestamp(str(value)[:10])
+    """The calendar date a reference date or timestamp is written on, as naive midnight: a
+    zone is dropped, not converted (``2024-07-08T23:00:00-04:00`` -> 2024-07-08); any value is
+    read as its ``str()``, strictly as ISO 8601 (:func:`parse_reference_date`), so a malformed
+    one raises ValueError rather than turning into another date (taking the first ten
+    characters read `` 2024-03-28`` as 2024-03-02)."""
+    ts = parse_reference_date(str(value))
+    return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
 
 
 def reference_number(value) -> float | None:

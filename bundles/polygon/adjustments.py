@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import reference_files
+from ..reference_files import written_date
 from .reference import note_skipped, read_checked
 from .sids import SidMap
 
@@ -76,14 +77,6 @@ def write_adjustments(adjustment_writer, root: Path, sids: SidMap, bad_rows: str
     return (0 if splits is None else len(splits)), (0 if divs is None else len(divs))
 
 
-def _day(value) -> pd.Timestamp:
-    """The (naive) calendar date of a validated reference date string."""
-    ts = reference_files.parse_reference_date(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts.normalize()
-
-
 def _present(record: dict, field: str) -> bool:
     value = record.get(field)
     return not (value is None or value == "" or (isinstance(value, float) and math.isnan(value)))
@@ -109,7 +102,7 @@ def _split_frame(root, bad_rows, report) -> pd.DataFrame:
                 path, i, rec, f"ratio split_from / split_to ({ratio!r}) is not finite and > 0"))
             continue
         rows.append({"record": i, "ticker": rec["ticker"],
-                     "effective_date": _day(rec["execution_date"]), "ratio": ratio})
+                     "effective_date": written_date(rec["execution_date"]), "ratio": ratio})
     _reject_or_skip(root, "splits", bad, bad_rows, report)
     return pd.DataFrame(rows, columns=["record", "ticker", "effective_date", "ratio"])
 
@@ -122,11 +115,11 @@ def _dividend_frame(root, bad_rows, report) -> pd.DataFrame:
         kind = rec.get("dividend_type") if _present(rec, "dividend_type") else "CD"
         if kind not in DIVIDEND_TYPES:
             continue
-        ex = _day(rec["ex_dividend_date"])
+        ex = written_date(rec["ex_dividend_date"])
         row = {"record": i, "ticker": rec["ticker"], "raw_amount": rec["cash_amount"],
                "amount": reference_files.reference_number(rec["cash_amount"]), "ex_date": ex}
         for col, field in _OPTIONAL_DATES.items():
-            row[col] = _day(rec[field]) if _present(rec, field) else ex
+            row[col] = written_date(rec[field]) if _present(rec, field) else ex
         rows.append(row)
     return pd.DataFrame(rows, columns=["record", "ticker", "raw_amount", "amount", "ex_date",
                                        *_OPTIONAL_DATES])
