@@ -21,12 +21,13 @@ For each profile it measures:
 - **gapline** for each ``--workers`` value (default ``1`` and the machine's cores):
   ``zipline ingest`` of the ``polygon`` bundle (parse, validate, regroup, minute + daily bars,
   assets, adjustments, side tables) in a child process. While it runs the bench samples,
-  every 0.1 s, the RSS of the child plus its worker processes (psutil, summed: the peak of
-  the whole process tree) and the bytes under the child's private ``TMPDIR`` (pass 1's
+  every 0.1 s, the memory of the child plus its worker processes (psutil, PSS summed: the
+  peak of the whole process tree, a page the ingest shares with a forked worker counted
+  once) and the bytes under the child's private ``TMPDIR`` (pass 1's
   bucket files: the ingest's temp disk). Also printed: the ingest process's own peak
-  (``VmHWM``, exact) and the largest single worker (sampled).
+  (``VmHWM``, exact) and the largest single worker's PSS (sampled).
 
-Prints seconds, rows/s (rows in the flat files, all hours), peak RSS, peak temp disk and the
+Prints seconds, rows/s (rows in the flat files, all hours), peak memory (PSS), peak temp disk and the
 ratio gapline/floor (targets: <= 1.5x for ``equal``; full ingest <= 0.7x with 2 workers for
 the market profiles). Raw files of the market profiles are cached under ``--cache``
 (default ``$TMPDIR/gapline-bench-cache``), keyed by profile, tickers and seed.
@@ -178,7 +179,7 @@ print(json.dumps({{'seconds': seconds, 'vmhwm_mb': int(hwm) / 1024, 'phases': ph
 
 
 class Sampler(threading.Thread):
-    """Peak RSS of a process tree (summed) and peak bytes under a folder, sampled."""
+    """Peak memory of a process tree (PSS, summed) and peak bytes under a folder, sampled."""
 
     def __init__(self, pid: int, folder: Path, period: float = 0.1):
         super().__init__(daemon=True)
@@ -198,7 +199,9 @@ class Sampler(threading.Thread):
             try:
                 for p in [root] + root.children(recursive=True):
                     try:
-                        one = p.memory_info().rss
+                        # PSS: a page shared by the ingest and its forked workers counts once
+                        # in the sum (RSS would count it in each)
+                        one = p.memory_full_info().pss
                     except psutil.NoSuchProcess:
                         continue
                     rss += one
@@ -256,7 +259,7 @@ def report_line(label: str, r: dict, rows: int, floor_s: float | None) -> str:
                                                          "finish_minute_bars")
                       if phases.get(k))
     return (f"{label:<28} {r['seconds']:7.1f}s {rows / r['seconds']:>11,.0f} rows/s  {ratio}  "
-            f"peak RSS {r['tree_peak_mb']:5.0f} MB (tree; ingest {r['vmhwm_mb']:.0f}, largest "
+            f"peak PSS {r['tree_peak_mb']:5.0f} MB (tree; ingest VmHWM {r['vmhwm_mb']:.0f}, largest "
             f"worker {r['worker_max_mb']:.0f})  temp {r['tmp_peak_mb']:5.0f} MB"
             + (f"  [{split}]" if split else ""))
 
