@@ -62,6 +62,25 @@ class DayData:
     bucket_files: dict  # bucket -> [Arrow file per day], in day order
 
 
+def range_notes(sessions, minute_files: dict, day_files: dict, source: str) -> list[str]:
+    """The notes about a range of day files as a whole (the rest of pass 1's notes are per
+    day file): files dated on non-sessions, and sessions with no file of the daily
+    ``source``. ``minute_files``, ``day_files``: ``{session: parts}`` of the range."""
+    notes = []
+    not_sessions = sorted((set(minute_files) | set(day_files)) - set(sessions))
+    if not_sessions:
+        notes.append(f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
+                     f"{not_sessions[0].date()}")
+    source_files = {"minute": minute_files, "day": day_files}.get(
+        source, {**day_files, **minute_files})
+    missing = [s for s in sessions if s not in source_files]
+    if missing:
+        what = "minute or day" if source == "mixed" else source
+        notes.append(f"{len(missing)} session(s) have no {what} file, e.g. "
+                     f"{missing[0].date()}: no bars for them")
+    return notes
+
+
 def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_session,
               end_session, tmpdir: Path, report: IngestReport, show: bool) -> DayData:
     """Read every day file between the sessions (counts and notes go to ``report``)."""
@@ -82,18 +101,7 @@ def read_days(config: PolygonBundleConfig, universe: Universe, calendar, start_s
     if source == "day" and not day_files:
         raise FileNotFoundError(f"daily_source=day but no {layout.DAY_DATASET} files under "
                                 f"{layout.sip_dir(cfg.root)}")
-    not_sessions = sorted((set(minute_files) | set(day_files)) - set(sessions))
-    if not_sessions:
-        report.notes.append(
-            f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
-            f"{not_sessions[0].date()}")
-    source_files = {"minute": minute_files, "day": day_files}.get(
-        source, {**day_files, **minute_files})
-    missing = [s for s in sessions if s not in source_files]
-    if missing:
-        what = "minute or day" if source == "mixed" else source
-        report.notes.append(f"{len(missing)} session(s) have no {what} file, e.g. "
-                            f"{missing[0].date()}: no bars for them")
+    report.notes.extend(range_notes(sessions, minute_files, day_files, source))
 
     ticker_ids: dict[str, int] = {}  # grows as files name new tickers
     n_buckets = 1

@@ -295,24 +295,15 @@ class Incremental:
         return out
 
     def _range_notes(self, start, end, source) -> list[str]:
-        """The notes :func:`.days.read_days` writes about the range as a whole (the rest of
-        its notes are per day file)."""
+        """The notes :func:`.days.read_days` writes about the range as a whole
+        (:func:`.days.range_notes`)."""
+        from .days import range_notes
+
         root = self.config.root
-        minute = layout.list_day_file_parts(root, layout.MINUTE_DATASET, start, end)
-        day = layout.list_day_file_parts(root, layout.DAY_DATASET, start, end)
-        sessions = self.calendar.sessions_in_range(start, end)
-        notes = []
-        not_sessions = sorted((set(minute) | set(day)) - set(sessions))
-        if not_sessions:
-            notes.append(f"ignored {len(not_sessions)} day file(s) dated on non-sessions, e.g. "
-                         f"{not_sessions[0].date()}")
-        have = {"minute": minute, "day": day}.get(source, {**day, **minute})
-        missing = [s for s in sessions if s not in have]
-        if missing:
-            what = "minute or day" if source == "mixed" else source
-            notes.append(f"{len(missing)} session(s) have no {what} file, e.g. "
-                         f"{missing[0].date()}: no bars for them")
-        return notes
+        return range_notes(self.calendar.sessions_in_range(start, end),
+                           layout.list_day_file_parts(root, layout.MINUTE_DATASET, start, end),
+                           layout.list_day_file_parts(root, layout.DAY_DATASET, start, end),
+                           source)
 
     # ------------------------------------------------------------------ minute bars
     def write_minutes(self, write_minutes, minute_bar_writer, days, sids, show, workers=1):
@@ -420,22 +411,26 @@ def _delta(before: dict, after: IngestReport, range_notes: list[str]) -> dict:
     return out
 
 
+def _merged(key: str, cur, value):
+    """One pass-1 report field ``cur`` with a later ``value`` of it added (as one pass 1
+    over both ranges would count it)."""
+    if key in MAX_FIELDS:
+        return max(cur, value)
+    if isinstance(cur, list):
+        return cur + list(value)
+    if isinstance(cur, dict):
+        return {k: cur.get(k, 0) + value.get(k, 0) for k in {**cur, **value}}
+    return cur + value
+
+
 def _merge(r: IngestReport, deltas: list[dict], range_notes: list[str]):
     """Add pass-1 ``deltas`` (in session order) to ``r`` as one pass 1 over the whole range."""
     for d in deltas:
         for k, v in d.items():
-            if k in ("day_notes", "ref_skipped") or not hasattr(r, k):
+            if k in ("day_notes", "ref_skipped") or not hasattr(r, k) \
+                    or isinstance(getattr(r, k), bool):
                 continue
-            cur = getattr(r, k)
-            if k in MAX_FIELDS:
-                setattr(r, k, max(cur, v))
-            elif isinstance(cur, (int, float)) and not isinstance(cur, bool):
-                setattr(r, k, cur + v)
-            elif isinstance(cur, list):
-                cur.extend(v)
-            elif isinstance(cur, dict):
-                for kk, vv in v.items():
-                    cur[kk] = cur.get(kk, 0) + vv
+            setattr(r, k, _merged(k, getattr(r, k), v))
     del r.skipped_rows[SKIPPED_ROWS_KEPT:]
     r.notes.extend(range_notes)
     for d in deltas:
@@ -446,17 +441,7 @@ def _combine_deltas(old: dict, new: dict, ref_skipped: int) -> dict:
     """The pass-1 delta of the whole range (what a full ingest would save)."""
     out = copy.deepcopy(old)
     for k, v in new.items():
-        cur = out.get(k)
-        if cur is None:
-            out[k] = copy.deepcopy(v)
-        elif k in MAX_FIELDS:
-            out[k] = max(cur, v)
-        elif isinstance(cur, list):
-            out[k] = cur + list(v)
-        elif isinstance(cur, dict):
-            out[k] = {kk: cur.get(kk, 0) + v.get(kk, 0) for kk in {**cur, **v}}
-        else:
-            out[k] = cur + v
+        out[k] = copy.deepcopy(v) if out.get(k) is None else _merged(k, out[k], v)
     out["skipped_rows"] = out.get("skipped_rows", [])[:max(0, SKIPPED_ROWS_KEPT - ref_skipped)]
     out["ref_skipped"] = ref_skipped
     return out
