@@ -23,12 +23,12 @@ For each profile it measures:
   assets, adjustments, side tables) in a child process. While it runs the bench samples,
   every 0.1 s, the memory of the child plus its worker processes (psutil, PSS summed: the
   peak of the whole process tree, a page the ingest shares with a forked worker counted
-  once) and the bytes under the child's private ``TMPDIR`` (pass 1's
-  bucket files: the ingest's temp disk). Also printed: the ingest process's own peak
-  (``VmHWM``, exact) and the largest single worker's PSS (sampled).
+  once) and the bytes under the child's private ``TMPDIR`` (pass 1's bucket files: the
+  ingest's temp disk). Also printed: the ingest process's own peak (``VmHWM``, exact) and
+  the largest single worker's PSS (sampled).
 
-Prints seconds, rows/s (rows in the flat files, all hours), peak memory (PSS), peak temp disk and the
-ratio gapline/floor (targets: <= 1.5x for ``equal``; full ingest <= 0.7x with 2 workers for
+Prints seconds, rows/s (rows in the flat files, all hours), peak memory (PSS), peak temp disk
+and the ratio gapline/floor (targets: <= 1.5x for ``equal``; full ingest <= 0.7x with 2 workers for
 the market profiles). Raw files of the market profiles are cached under ``--cache``
 (default ``$TMPDIR/gapline-bench-cache``), keyed by profile, tickers and seed.
 
@@ -184,7 +184,7 @@ class Sampler(threading.Thread):
     def __init__(self, pid: int, folder: Path, period: float = 0.1):
         super().__init__(daemon=True)
         self.pid, self.folder, self.period = pid, folder, period
-        self.peak_rss = self.peak_disk = self.peak_child = 0
+        self.peak_pss = self.peak_disk = self.peak_child = 0
         self._done = threading.Event()
 
     def run(self):
@@ -195,7 +195,7 @@ class Sampler(threading.Thread):
         except psutil.NoSuchProcess:
             return
         while not self._done.is_set():
-            rss = 0
+            pss = 0
             try:
                 for p in [root] + root.children(recursive=True):
                     try:
@@ -204,12 +204,12 @@ class Sampler(threading.Thread):
                         one = p.memory_full_info().pss
                     except psutil.NoSuchProcess:
                         continue
-                    rss += one
+                    pss += one
                     if p.pid != self.pid:
                         self.peak_child = max(self.peak_child, one)
             except psutil.NoSuchProcess:
                 break
-            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             self.peak_disk = max(self.peak_disk, _du(self.folder))
             self._done.wait(self.period)
 
@@ -246,7 +246,7 @@ def run_ingest(root: Path, zroot: Path, name: str, workers: int, tmp: Path, **ex
     if proc.returncode:
         raise SystemExit(f"ingest failed:\n{err[-3000:]}")
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(tree_peak_mb=sampler.peak_rss / 2**20, tmp_peak_mb=sampler.peak_disk / 2**20,
+    result.update(tree_peak_mb=sampler.peak_pss / 2**20, tmp_peak_mb=sampler.peak_disk / 2**20,
                   worker_max_mb=sampler.peak_child / 2**20)
     shutil.rmtree(ingest_tmp, ignore_errors=True)
     return result

@@ -148,11 +148,11 @@ def _previous_spans(old: pd.DataFrame, start_session, last_session) -> pd.DataFr
 
 def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dict, bars: dict,
                   no_asset: set, sids: SidMap, report: IngestReport, show: bool,
-                  sharing: "TableSharing | None" = None) -> dict:
+                  sharing: "TableSharing") -> dict:
     """Write every sid's minute table (module doc); returns the OHLC ratio of each sid with
     minute bars. ``no_asset``: tickers with minute bars but no sid, previous and new. The
-    shared tables go to ``sharing`` (possibly still being written when this returns: see
-    :class:`TableSharing`); without one they are written before it returns."""
+    shared tables go to ``sharing``, possibly still being written when this returns
+    (:meth:`TableSharing.wait`)."""
     ratios: dict[int, int] = {}
     zipline_writers.use_ohlc_ratios(minute_bar_writer, ratios)
     tables = zipline_writers.MinuteTables.of(minute_bar_writer)
@@ -179,11 +179,7 @@ def write_minutes(minute_bar_writer, calendar, previous_rootdir: str, links: dic
             report.minute_rows_written += written.rows
         else:
             zipline_writers.ensure_minute_table(tables, sid)
-    own = sharing is None
-    sharing = sharing or TableSharing(1)
     sharing.submit(jobs)
-    if own:
-        sharing.wait(show)
     note_no_asset(report, no_asset)
     zipline_writers.write_minute_metadata(minute_bar_writer, calendar, ratios)
     report.incremental.update(sids_shared=linked, sids_appended=appended)

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from ..ingestions import INGEST_TMP_PREFIX, REPORT_FILE, side_dir
 from ..market import CALENDAR, MINUTES_PER_DAY
 from .adjustments import write_adjustments

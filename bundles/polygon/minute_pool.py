@@ -8,8 +8,11 @@ start-up and running one task at a time, so a worker's memory is one task's. Res
 back as tasks finish. A task's exception is raised in the parent as it was raised in the
 worker (same type and message); the pool then cancels the tasks not started and waits for
 the running ones, so nothing writes into a folder the caller is about to remove.
+``start_method="fork"`` forks the workers instead (milliseconds, not a re-import), for a
+caller that starts them before its own reader threads run and whose tasks need none of them
+(an incremental ingest's table sharing).
 
-:meth:`TaskPool.start` spawns the workers at once (their start-up then overlaps whatever the
+:meth:`TaskPool.start` starts the workers at once (their start-up then overlaps whatever the
 parent does next) and :meth:`TaskPool.submit` hands one task to them without waiting: work in
 the background while the parent writes the rest.
 
@@ -80,7 +83,7 @@ class TaskPool:
                 future.cancel()
 
     def start(self) -> "TaskPool":
-        """Spawn every worker now (a pool spawns them as tasks arrive otherwise)."""
+        """Start every worker now (a pool starts them as tasks arrive otherwise)."""
         if self.workers > 1:
             executor = self._start()
             for _ in range(self.workers):  # one idle task each: 3.11 spawns one per submit
@@ -88,18 +91,9 @@ class TaskPool:
         return self
 
     def submit(self, fn, *task):
-        """A future of ``fn(state, *task)``: run in a worker, or inline (already done) with
-        one worker."""
-        from concurrent.futures import Future
-
-        if self.workers > 1:
-            return self._start().submit(_call, fn, task)
-        future = Future()
-        try:
-            future.set_result(fn(self.state, *task))
-        except Exception as exc:  # raised where the caller asks for the result
-            future.set_exception(exc)
-        return future
+        """A future of ``fn(state, *task)``, run in a worker process (with one worker too:
+        a caller that wants the work inline runs it itself)."""
+        return self._start().submit(_call, fn, task)
 
     def _start(self):
         if self._executor is None:
